@@ -1,0 +1,81 @@
+"""poolcli: 2-D image pooling with PyTorch's exact semantics, as a CLI and a library.
+
+The public API is imported lazily, so ``import poolcli`` (and ``poolcli
+--help``) does not import torch, OpenCV or matplotlib until they are needed.
+
+>>> import numpy as np, poolcli
+>>> poolcli.pool(np.arange(16, dtype=np.uint8).reshape(4, 4), "max", kernel=2)
+array([[ 5,  7],
+       [13, 15]], dtype=uint8)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    DeviceError,
+    FormatError,
+    ImageReadError,
+    ImageShapeError,
+    ImageTooLargeError,
+    InputError,
+    OutputError,
+    OutputExistsError,
+    OutputPathError,
+    ParameterError,
+    PoolcliError,
+    UsageProblem,
+    WriteError,
+)
+from .params import output_size
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "read_image": "image_io",
+    "write_image": "image_io",
+    "decode_image": "image_io",
+    "pool": "pool",
+    "adaptive_pool": "pool",
+    "global_pool": "pool",
+}
+
+__all__ = [
+    "DeviceError",
+    "FormatError",
+    "ImageReadError",
+    "ImageShapeError",
+    "ImageTooLargeError",
+    "InputError",
+    "OutputError",
+    "OutputExistsError",
+    "OutputPathError",
+    "ParameterError",
+    "PoolcliError",
+    "UsageProblem",
+    "WriteError",
+    "__version__",
+    "adaptive_pool",
+    "decode_image",
+    "global_pool",
+    "output_size",
+    "pool",
+    "read_image",
+    "write_image",
+]
+
+if TYPE_CHECKING:
+    from .image_io import decode_image, read_image, write_image
+    from .pool import adaptive_pool, global_pool, pool
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'poolcli' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,401 @@
+"""The ``poolcli`` command line: click wiring over the library, nothing else.
+
+Heavy modules (numpy, torch, OpenCV, matplotlib) are imported inside the
+commands, so ``poolcli --help`` and ``--version`` answer at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from . import __version__
+from .errors import ParameterError, PoolcliError, UsageProblem
+from .params import OPS, PoolSpec, parse_pair, parse_size
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def exit_code_for(error: BaseException) -> int:
+    """The one place errors become exit statuses."""
+    if isinstance(error, (UsageProblem, click.UsageError)):
+        return EXIT_USAGE
+    if isinstance(error, (KeyboardInterrupt, click.Abort)):
+        return EXIT_INTERRUPTED
+    if isinstance(error, click.ClickException):
+        return error.exit_code
+    return EXIT_FAILED
+
+
+def report_error(message: str) -> None:
+    click.echo(f"poolcli: error: {message}", err=True)
+
+
+class PoolcliGroup(click.Group):
+    """A group whose errors are one line, ``poolcli: error: ...``, with poolcli's exit codes."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:  # fmt: skip
+        debug = "--debug" in (sys.argv[1:] if args is None else list(args))
+        try:
+            code = super().main(args, prog_name or "poolcli", complete_var, standalone_mode=False, **extra)
+            code = EXIT_OK if code is None else code
+        except click.exceptions.Exit as exc:
+            code = exc.exit_code
+        except click.ClickException as exc:
+            report_error(exc.format_message() if not isinstance(exc, click.UsageError) else _usage_text(exc))
+            code = exit_code_for(exc)
+        except (click.Abort, KeyboardInterrupt) as exc:
+            click.echo("poolcli: interrupted", err=True)
+            code = exit_code_for(exc)
+        except PoolcliError as exc:
+            if debug:
+                raise
+            report_error(str(exc))
+            code = exit_code_for(exc)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _usage_text(exc: click.UsageError) -> str:
+    text = exc.format_message()
+    if exc.ctx is not None and "--help" not in text:
+        text += f" (see '{exc.ctx.command_path} --help')"
+    return text
+
+
+# --- parameter types: validation at the boundary -----------------------------------------
+
+
+class PairType(click.ParamType):
+    """``N`` or ``HxW`` (rows x cols)."""
+
+    name = "N|HxW"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_pair(str(value), param.name if param and param.name else "value")
+        except ParameterError as exc:
+            self.fail(exc.reason + f" (got {value!r})", param, ctx)
+
+
+class PaddingType(PairType):
+    """``N``, ``HxW`` or ``same``."""
+
+    name = "N|HxW|same"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "same":
+            return "same"
+        return super().convert(value, param, ctx)
+
+
+class SizeType(click.ParamType):
+    """Adaptive output size: ``N``, ``HxW``, with ``-`` for a side kept as is."""
+
+    name = "N|HxW"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return parse_size(str(value))
+        except ParameterError as exc:
+            self.fail(exc.reason + f" (got {value!r})", param, ctx)
+
+
+PAIR, PADDING, SIZE = PairType(), PaddingType(), SizeType()
+
+# --- shared option groups ----------------------------------------------------------------------
+
+
+def _apply_options(options: list[Callable[[Callable], Callable]]) -> Callable[[Callable], Callable]:
+    def decorate(f: Callable) -> Callable:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate
+
+
+def pooling_options(op: str) -> Callable[[Callable], Callable]:
+    """The kernel/stride/padding/... knobs, defined once for every pooling command."""
+    options = [
+        click.option("-k", "--kernel", type=PAIR, default="2", show_default=True, help="Window size, N or HxW (rows x cols)."),
+        click.option("-s", "--stride", type=PAIR, default=None, help="Step between windows, N or HxW.  [default: the kernel]"),
+        click.option("-p", "--padding", type=PADDING, default="0", show_default=True,
+                     help="Padding on each side, N or HxW (at most half the kernel), or 'same' for an output of ceil(in/stride)."),
+        click.option("-d", "--dilation", type=PAIR, default="1", show_default=True,
+                     help="Spacing between the cells of a window (max and min only)."),
+        click.option("--ceil/--floor", "ceil_mode", default=False, show_default=True,
+                     help="Round the output size up (PyTorch's ceil_mode) or down."),
+    ]  # fmt: skip
+    if op == "avg":
+        options += [
+            click.option("--count-include-pad/--no-count-include-pad", default=True, show_default=True,
+                         help="Whether padded cells count in the divisor of an average."),
+            click.option("--divisor", type=click.IntRange(min=1), default=None,
+                         help="Divide every window's sum by this instead (PyTorch's divisor_override)."),
+        ]  # fmt: skip
+    return _apply_options(options)
+
+
+def input_options(f: Callable) -> Callable:
+    """How images are read, and on which device they are pooled."""
+    return _apply_options([
+        click.option("--color", type=click.Choice(["auto", "gray", "rgb", "unchanged"]), default="auto", show_default=True,
+                     help="auto/unchanged keep what the file has (gray, colour, alpha, 16-bit, float); gray or rgb convert."),
+        click.option("--gray", "gray", is_flag=True, help="Shorthand for --color gray."),
+        click.option("--ignore-orientation", is_flag=True, help="Keep the stored pixel layout; do not apply the EXIF orientation."),
+        click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda|cuda:N",
+                     help="Where to pool; auto uses CUDA when available. Asking for CUDA without it is an error."),
+    ])(f)  # fmt: skip
+
+
+def output_options(f: Callable) -> Callable:
+    """Where results go and what happens to existing files."""
+    return _apply_options([
+        click.option("-o", "--output", default=None, metavar="FILE|DIR/",
+                     help="Output file, or folder (existing, or ending in '/'). [default: beside the input, as <stem>.<op>-k<K>-s<S>.<ext>]"),
+        click.option("--format", "fmt", default=None, metavar="EXT", help="Output format (png, jpg, tif, webp, ...). [default: the input's]"),
+        click.option("--overwrite", is_flag=True, help="Replace existing outputs (otherwise they are skipped, and a single named output is an error)."),
+        click.option("--dry-run", is_flag=True, help="Print what would be written and the output sizes; write nothing."),
+        click.option("-q", "--quiet", is_flag=True, help="Print errors only."),
+    ])(f)  # fmt: skip
+
+
+# --- the commands ---------------------------------------------------------------------------------
+
+
+@click.group(cls=PoolcliGroup, context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="poolcli")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def cli(debug: bool) -> None:
+    """2-D image pooling (max, avg, min, adaptive, global) with PyTorch's exact semantics.
+
+    Reads images with OpenCV, pools them on the CPU or a CUDA GPU, and writes
+    images of the same sample format.
+
+    \b
+    Example:
+      poolcli max photo.jpg -k 2 -s 2
+    """
+
+
+def _pool_command(op: str, summary: str, example: str) -> click.Command:
+    @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+    @pooling_options(op)
+    @input_options
+    @output_options
+    def command(inputs: tuple[str, ...], **kw: Any) -> int:
+        spec = PoolSpec.make(
+            op, kw.pop("kernel"), kw.pop("stride"), kw.pop("padding"), kw.pop("dilation"), kw.pop("ceil_mode"),
+            kw.pop("count_include_pad", True), kw.pop("divisor", None),
+        )  # fmt: skip
+        from .pipeline import pooling_operation
+
+        return _run(inputs, lambda device: pooling_operation(spec, device), **kw)
+
+    command.__doc__ = f"{summary}\n\n\b\nExample:\n  {example}"
+    return cli.command(op, context_settings=CONTEXT)(command)
+
+
+_pool_command("max", "Max pooling: each output pixel is the brightest in its window.", "poolcli max photo.jpg -k 2 -s 2")
+_pool_command(
+    "avg",
+    "Average pooling: each output pixel is its window's mean (integers rounded half to even).",
+    "poolcli avg photo.png -k 3 -s 2 -p 1 --no-count-include-pad -o small.png",
+)
+_pool_command(
+    "min",
+    "Min pooling: each output pixel is the darkest in its window (PyTorch's -max_pool(-x)).",
+    "poolcli min photo.png -k 2x3 --ceil --gray",
+)
+
+
+@cli.command("adaptive", context_settings=CONTEXT)
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option("--size", type=SIZE, required=True, help="Output size N or HxW (rows x cols); '-' keeps a side, e.g. 64x-.")
+@click.option("--reduce", type=click.Choice(["avg", "max", "min"]), default="avg", show_default=True)
+@input_options
+@output_options
+def adaptive_cmd(inputs: tuple[str, ...], size: tuple[int | None, int | None], reduce: str, **kw: Any) -> int:
+    """Adaptive pooling to any output size (PyTorch's adaptive_*_pool2d).
+
+    \b
+    Example:
+      poolcli adaptive photo.png --size 64x48 --reduce max
+    """
+    from .pipeline import adaptive_operation
+
+    return _run(inputs, lambda device: adaptive_operation(size, reduce, device), **kw)
+
+
+@cli.command("global", context_settings=CONTEXT)
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option("--reduce", type=click.Choice(["avg", "max", "min"]), default="avg", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image.")
+@input_options
+def global_cmd(inputs: tuple[str, ...], reduce: str, as_json: bool, color: str, gray: bool,
+               ignore_orientation: bool, device: str) -> int:  # fmt: skip
+    """Global pooling: one value per channel, in R, G, B(, A) order (GAP for avg).
+
+    \b
+    Example:
+      poolcli global photo.png --reduce avg --json
+    """
+    from .image_io import read_image
+    from .pool import global_pool
+    from .tensor import resolve_device
+
+    dev = resolve_device(device)
+    failed = 0
+    for source in _expand(inputs):
+        try:
+            image = read_image(source, "gray" if gray else color, ignore_orientation=ignore_orientation)  # type: ignore[arg-type]
+            values = global_pool(image, reduce, device=dev)
+        except PoolcliError as exc:
+            if exc.path is None:
+                exc.path = str(source)
+            report_error(str(exc))
+            failed += 1
+            continue
+        names = _channel_names(image)
+        numbers = [float(v) if reduce == "avg" else int(v) if image.dtype.kind in "iu" else float(v) for v in values]
+        if as_json:
+            click.echo(json.dumps({"input": str(source), "reduce": reduce, "dtype": image.dtype.name,
+                                   "channels": names, "values": numbers}))  # fmt: skip
+        else:
+            shown = "  ".join(f"{n}={v:.4f}" if isinstance(v, float) else f"{n}={v}" for n, v in zip(names, numbers))
+            click.echo(f"{source}: global {reduce}: {shown}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+@cli.command("info", context_settings=CONTEXT)
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@pooling_options("max")
+@click.option("--color", type=click.Choice(["auto", "gray", "rgb", "unchanged"]), default="auto", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image.")
+def info_cmd(inputs: tuple[str, ...], kernel: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
+             color: str, as_json: bool) -> int:  # fmt: skip
+    """Describe images and the output size each operation would give; nothing is pooled.
+
+    Sizes come from the formula floor((in + 2p - d(k-1) - 1) / s) + 1 per axis.
+
+    \b
+    Example:
+      poolcli info photo.png -k 3 -s 2 -p 1
+    """
+    from .errors import ImageShapeError
+    from .image_io import read_image
+
+    specs = {}
+    for op in OPS:
+        try:
+            specs[op] = PoolSpec.make(op, kernel, stride, padding, dilation if op != "avg" else 1, ceil_mode)
+        except ParameterError as exc:
+            specs[op] = exc
+    failed = 0
+    for source in _expand(inputs):
+        try:
+            image = read_image(source, color)  # type: ignore[arg-type]
+        except PoolcliError as exc:
+            report_error(str(exc))
+            failed += 1
+            continue
+        h, w = image.shape[:2]
+        sizes: dict[str, Any] = {}
+        for op, spec in specs.items():
+            if isinstance(spec, PoolcliError):
+                sizes[op] = {"error": str(spec)}
+                continue
+            try:
+                sizes[op] = {"knobs": spec.describe(), "size": list(spec.output_size(h, w))}
+            except ImageShapeError as exc:
+                sizes[op] = {"knobs": spec.describe(), "error": exc.message}
+        record = {"input": str(source), "height": h, "width": w, "channels": 1 if image.ndim == 2 else image.shape[2],
+                  "channel_names": _channel_names(image), "dtype": image.dtype.name,
+                  "range": [_num(image.min()), _num(image.max())], "ops": sizes}  # fmt: skip
+        if as_json:
+            click.echo(json.dumps(record))
+            continue
+        click.echo(f"{source}")
+        click.echo(f"  size      {h}x{w} (rows x cols), {record['channels']} channel(s) {''.join(record['channel_names'])}")
+        click.echo(f"  dtype     {image.dtype.name}, values {record['range'][0]}..{record['range'][1]}")
+        for op, entry in sizes.items():
+            knobs = entry.get("knobs", op)
+            if "size" in entry:
+                click.echo(f"  {op:<4}      {knobs:<28} -> {entry['size'][0]}x{entry['size'][1]}")
+            else:
+                click.echo(f"  {op:<4}      {knobs:<28} -> n/a: {entry['error']}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+# --- shared running and reporting -------------------------------------------------------------------
+
+
+def _run(inputs: tuple[str, ...], make_op: Callable[[str], Any], *, output: str | None, fmt: str | None,
+         overwrite: bool, dry_run: bool, quiet: bool, color: str, gray: bool, ignore_orientation: bool,
+         device: str) -> int:  # fmt: skip
+    """Plan every job (usage errors before any work), then process them."""
+    from .errors import OutputPathError
+    from .paths import plan_single
+    from .pipeline import FileOptions, process, shape_text
+    from .tensor import resolve_device
+
+    dev = str(resolve_device(device))
+    op = make_op(dev)
+    sources = _expand(inputs)
+    if len(sources) > 1 and output is not None and not (output.endswith("/") or Path(output).is_dir()):
+        raise OutputPathError("several inputs need an output folder (end it with '/')", path=output)
+    jobs = [plan_single(s, op.tag, output, fmt) for s in sources]
+    opts = FileOptions("gray" if gray else color, ignore_orientation, overwrite, dry_run)  # type: ignore[arg-type]
+    single = len(jobs) == 1 and len(inputs) == 1 and Path(inputs[0]).is_file()
+    failed = 0
+    for job in jobs:
+        result = process(job, op, opts)
+        if result.status == "failed" or (single and result.status == "skipped"):
+            report_error(result.error or "failed")
+            failed += 1
+        elif result.status == "skipped":
+            if not quiet:
+                click.echo(f"poolcli: skipped: {result.error}", err=True)
+        elif not quiet:
+            verb = "would write" if result.status == "planned" else "wrote"
+            click.echo(f"{job.source} -> {job.target} ({verb}; {shape_text(result.in_shape)} -> {shape_text(result.out_shape)}, {op.label})")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _expand(inputs: tuple[str, ...]) -> list[Path]:
+    """Files as given; folders listed (image extensions, sorted)."""
+    from .paths import IMAGE_EXTENSIONS
+
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            out.extend(sorted(c for c in p.iterdir() if c.is_file() and c.suffix.lower() in IMAGE_EXTENSIONS))
+        else:
+            out.append(p)
+    return out
+
+
+def _channel_names(image: Any) -> list[str]:
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    return {1: ["Y"], 3: ["R", "G", "B"], 4: ["R", "G", "B", "A"]}.get(channels, [f"c{i}" for i in range(channels)])
+
+
+def _num(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli.main(prog_name="poolcli")
+
