@@ -36,9 +36,9 @@ _LAZY = {
     "read_image": "image_io",
     "write_image": "image_io",
     "decode_image": "image_io",
-    "pool": "pool",
-    "adaptive_pool": "pool",
-    "global_pool": "pool",
+    "pool": "pooling",
+    "adaptive_pool": "pooling",
+    "global_pool": "pooling",
 }
 
 __all__ = [
@@ -67,7 +67,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .image_io import decode_image, read_image, write_image
-    from .pool import adaptive_pool, global_pool, pool
+    from .pooling import adaptive_pool, global_pool, pool
 
 
 def __getattr__(name: str) -> Any:

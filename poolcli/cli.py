@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -206,7 +207,9 @@ def _pool_command(op: str, summary: str, example: str) -> click.Command:
     return cli.command(op, context_settings=CONTEXT)(command)
 
 
-_pool_command("max", "Max pooling: each output pixel is the brightest in its window.", "poolcli max photo.jpg -k 2 -s 2")
+_pool_command(
+    "max", "Max pooling: each output pixel is the brightest in its window.", "poolcli max photo.jpg -k 2 -s 2"
+)
 _pool_command(
     "avg",
     "Average pooling: each output pixel is its window's mean (integers rounded half to even).",
@@ -221,7 +224,9 @@ _pool_command(
 
 @cli.command("adaptive", context_settings=CONTEXT)
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-@click.option("--size", type=SIZE, required=True, help="Output size N or HxW (rows x cols); '-' keeps a side, e.g. 64x-.")
+@click.option(
+    "--size", type=SIZE, required=True, help="Output size N or HxW (rows x cols); '-' keeps a side, e.g. 64x-."
+)
 @click.option("--reduce", type=click.Choice(["avg", "max", "min"]), default="avg", show_default=True)
 @input_options
 @output_options
@@ -251,7 +256,7 @@ def global_cmd(inputs: tuple[str, ...], reduce: str, as_json: bool, color: str, 
       poolcli global photo.png --reduce avg --json
     """
     from .image_io import read_image
-    from .pool import global_pool
+    from .pooling import global_pool
     from .tensor import resolve_device
 
     dev = resolve_device(device)
@@ -326,7 +331,9 @@ def info_cmd(inputs: tuple[str, ...], kernel: Any, stride: Any, padding: Any, di
             click.echo(json.dumps(record))
             continue
         click.echo(f"{source}")
-        click.echo(f"  size      {h}x{w} (rows x cols), {record['channels']} channel(s) {''.join(record['channel_names'])}")
+        click.echo(
+            f"  size      {h}x{w} (rows x cols), {record['channels']} channel(s) {''.join(record['channel_names'])}"
+        )
         click.echo(f"  dtype     {image.dtype.name}, values {record['range'][0]}..{record['range'][1]}")
         for op, entry in sizes.items():
             knobs = entry.get("knobs", op)
@@ -368,7 +375,9 @@ def _run(inputs: tuple[str, ...], make_op: Callable[[str], Any], *, output: str 
                 click.echo(f"poolcli: skipped: {result.error}", err=True)
         elif not quiet:
             verb = "would write" if result.status == "planned" else "wrote"
-            click.echo(f"{job.source} -> {job.target} ({verb}; {shape_text(result.in_shape)} -> {shape_text(result.out_shape)}, {op.label})")
+            click.echo(
+                f"{job.source} -> {job.target} ({verb}; {shape_text(result.in_shape)} -> {shape_text(result.out_shape)}, {op.label})"
+            )
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -398,4 +407,3 @@ def _num(value: Any) -> Any:
 def main() -> None:
     """Console-script entry point."""
     cli.main(prog_name="poolcli")
-

@@ -80,7 +80,9 @@ def check_format(path: str | Path, image: np.ndarray) -> None:
     fmt = output_format(path)
     channels = 1 if image.ndim == 2 else image.shape[2]
     if image.dtype.name not in fmt.dtypes:
-        able = ", ".join(sorted({e for e, f in FORMATS.items() if image.dtype.name in f.dtypes and channels in f.channels}))
+        able = ", ".join(
+            sorted({e for e, f in FORMATS.items() if image.dtype.name in f.dtypes and channels in f.channels})
+        )
         raise FormatError(
             f"{fmt.name} cannot hold {image.dtype.name} samples without losing them"
             + (f"; use {able}" if able else ""),
@@ -88,7 +90,9 @@ def check_format(path: str | Path, image: np.ndarray) -> None:
         )
     if channels not in fmt.channels:
         what = {1: "grayscale", 2: "2-channel", 3: "RGB", 4: "RGBA (alpha)"}.get(channels, f"{channels}-channel")
-        able = ", ".join(sorted({e for e, f in FORMATS.items() if image.dtype.name in f.dtypes and channels in f.channels}))
+        able = ", ".join(
+            sorted({e for e, f in FORMATS.items() if image.dtype.name in f.dtypes and channels in f.channels})
+        )
         raise FormatError(f"{fmt.name} cannot hold {what} images" + (f"; use {able}" if able else ""), path=path)
 
 
@@ -217,7 +221,9 @@ def write_bytes(path: str | Path, data: bytes, overwrite: bool = False) -> Path:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise WriteError(f"write failed: cannot create folder {target.parent}: {exc.strerror or exc}", path=path) from None
+        raise WriteError(
+            f"write failed: cannot create folder {target.parent}: {exc.strerror or exc}", path=path
+        ) from None
     tmp_name = None
     try:
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".poolcli-tmp")

@@ -13,7 +13,28 @@ from .errors import OutputPathError
 
 #: Extensions treated as images when a folder is listed.
 IMAGE_EXTENSIONS = frozenset(
-    ".png .jpg .jpeg .jpe .tif .tiff .webp .bmp .dib .pgm .ppm .pbm .pnm .gif .jp2 .exr .hdr .pic .sr .ras".split()
+    [
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".bmp",
+        ".dib",
+        ".pgm",
+        ".ppm",
+        ".pbm",
+        ".pnm",
+        ".gif",
+        ".jp2",
+        ".exr",
+        ".hdr",
+        ".pic",
+        ".sr",
+        ".ras",
+    ]
 )
 
 #: The suffix every temporary file poolcli writes ends with.

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -13,7 +14,7 @@ from . import image_io
 from .errors import OutputExistsError, PoolcliError
 from .params import PoolSpec
 from .paths import Job
-from .pool import adaptive_pool, pool
+from .pooling import adaptive_pool, pool
 
 Status = Literal["written", "skipped", "failed", "planned"]
 

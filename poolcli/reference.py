@@ -210,8 +210,9 @@ def output_length(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> in
     Raises
     ------
     ValueError
-        If an argument is out of range or ``n + 2p < e`` (the padded input is
-        smaller than the effective kernel).
+        If an argument is out of range or no window fits (``out < 1``; ceil
+        mode lets a padded input up to ``s - 1`` cells shorter than the
+        effective kernel still give one window, as in PyTorch).
 
     Examples
     --------
@@ -225,17 +226,17 @@ def output_length(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> in
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
     effective = d * (k - 1) + 1
     span = n + 2 * p - effective
-    if span < 0:
-        raise ValueError(
-            f"input length {n} with padding {p} is smaller than the effective "
-            f"kernel size {effective} (kernel {k}, dilation {d})"
-        )
     if ceil_mode:
         out = -(-span // s) + 1  # ceil division
         if (out - 1) * s >= n + p:
             out -= 1
     else:
         out = span // s + 1
+    if out < 1:
+        raise ValueError(
+            f"input length {n} with padding {p} is smaller than the effective "
+            f"kernel size {effective} (kernel {k}, dilation {d})"
+        )
     return out
 
 
@@ -366,11 +367,6 @@ def pool(
             raise ValueError(f"padding must be >= 0, got {(ph, pw)}")
         if ph > kh // 2 or pw > kw // 2:
             raise ValueError(f"padding {(ph, pw)} must be at most half of the kernel size {(kh, kw)}")
-        for axis, n, k, p, d in (("height", height, kh, ph, dh), ("width", width, kw, pw, dw)):
-            if n + 2 * p < d * (k - 1) + 1:
-                raise ValueError(
-                    f"image {axis} {n} with padding {p} is smaller than the effective kernel size {d * (k - 1) + 1}"
-                )
         out_h = output_length(height, kh, sh, ph, dh, ceil_mode)
         out_w = output_length(width, kw, sw, pw, dw, ceil_mode)
         top = bottom = ph

@@ -48,7 +48,9 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         if not index_text.isdigit():
             raise DeviceError(f"device {name!r}: expected cuda or cuda:N")
         if not torch.cuda.is_available():
-            raise DeviceError(f"device {name!r}: CUDA is not available (no GPU or a CPU-only PyTorch); use --device cpu")
+            raise DeviceError(
+                f"device {name!r}: CUDA is not available (no GPU or a CPU-only PyTorch); use --device cpu"
+            )
         count = torch.cuda.device_count()
         if int(index_text) >= count:
             raise DeviceError(f"device {name!r}: only {count} CUDA device(s) present (cuda:0..cuda:{count - 1})")
@@ -84,9 +86,9 @@ def to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
 
     check_image(image)
     hwc = image[:, :, None] if image.ndim == 2 else image
-    if not hwc.flags.writeable or hwc.dtype.byteorder not in ("=", "|"):
-        hwc = np.ascontiguousarray(hwc)
-        hwc.flags.writeable = True
+    if not hwc.flags.writeable or hwc.dtype.byteorder not in ("=", "|") or min(hwc.strides) < 0:
+        # torch cannot view these (read-only, byte-swapped, negative strides): copy once
+        hwc = np.array(hwc, dtype=hwc.dtype.newbyteorder("="), order="C")
     t = torch.from_numpy(hwc).unsqueeze(0).permute(0, 3, 1, 2)
     if device.type != "cpu":
         t = t.to(device, non_blocking=False)

@@ -18,7 +18,8 @@ exactly:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Union
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
@@ -212,7 +213,9 @@ def global_pool_tensor(x: torch.Tensor, reduce: str) -> torch.Tensor:
 # --- helpers -----------------------------------------------------------------------
 
 
-def _apply(image: ImageOrTensor, device: str | torch.device, fn: Callable[[torch.Tensor], torch.Tensor]) -> ImageOrTensor:
+def _apply(
+    image: ImageOrTensor, device: str | torch.device, fn: Callable[[torch.Tensor], torch.Tensor]
+) -> ImageOrTensor:
     if isinstance(image, np.ndarray):
         t = to_tensor(image, resolve_device(device))
         return to_image(fn(t), image.ndim)

@@ -1,0 +1,345 @@
+"""poolcli.pool against hand-computed arrays, the NumPy reference and PyTorch itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import poolcli
+from poolcli import reference
+from poolcli.errors import ImageShapeError, ParameterError
+
+from .conftest import DEVICES
+
+DTYPES = [np.uint8, np.uint16, np.int16, np.float32, np.float64]
+
+
+def random_image(rng: np.random.Generator, shape: tuple[int, ...], dtype) -> np.ndarray:
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return rng.normal(0, 100, shape).astype(dtype)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, int(info.max) + 1, shape, dtype=dtype)
+
+
+# --- small arrays computed by hand ----------------------------------------------------
+
+
+class TestHandComputed:
+    def test_max_2x2(self):
+        image = np.arange(16, dtype=np.uint8).reshape(4, 4)
+        np.testing.assert_array_equal(poolcli.pool(image, "max"), [[5, 7], [13, 15]])
+
+    def test_min_2x2(self):
+        image = np.arange(16, dtype=np.uint8).reshape(4, 4)
+        np.testing.assert_array_equal(poolcli.pool(image, "min"), [[0, 2], [8, 10]])
+
+    def test_avg_rounds_half_to_even(self):
+        # means 2.5, 3.5, 0.5, 1.5 -> 2, 4, 0, 2 (torch.round), never truncated
+        image = np.array([[2, 3, 3, 4, 0, 1, 1, 2]], dtype=np.uint8)
+        np.testing.assert_array_equal(poolcli.pool(image, "avg", kernel=(1, 2)), [[2, 4, 0, 2]])
+
+    def test_avg_non_tie_rounds_to_nearest(self):
+        image = np.array([[1, 1, 2, 0, 0, 0]], dtype=np.uint8)  # 4/3 -> 1, 0/3 -> 0
+        np.testing.assert_array_equal(poolcli.pool(image, "avg", kernel=(1, 3)), [[1, 0]])
+        image = np.array([[2, 2, 1]], dtype=np.uint8)  # 5/3 = 1.67 -> 2
+        np.testing.assert_array_equal(poolcli.pool(image, "avg", kernel=(1, 3)), [[2]])
+
+    def test_ceil_mode_keeps_the_partial_window(self):
+        image = np.arange(25, dtype=np.uint8).reshape(5, 5)
+        np.testing.assert_array_equal(
+            poolcli.pool(image, "max", ceil_mode=True), [[6, 8, 9], [16, 18, 19], [21, 23, 24]]
+        )
+        # avg in ceil mode divides the partial window by its real cells
+        np.testing.assert_array_equal(
+            poolcli.pool(image.astype(np.float64), "avg", ceil_mode=True)[2], [20.5, 22.5, 24.0]
+        )
+
+    def test_padded_corner_never_wins(self):
+        image = np.full((4, 4), 200, dtype=np.uint8)
+        image[0, 0] = 3
+        np.testing.assert_array_equal(poolcli.pool(image, "min", kernel=3, stride=2, padding=1)[0, 0], 3)
+        np.testing.assert_array_equal(poolcli.pool(255 - image, "max", kernel=3, stride=2, padding=1)[0, 0], 252)
+
+    def test_padded_corner_average(self):
+        image = np.full((4, 4), 90, dtype=np.uint8)
+        with_pad = poolcli.pool(image, "avg", kernel=3, stride=2, padding=1)
+        without = poolcli.pool(image, "avg", kernel=3, stride=2, padding=1, count_include_pad=False)
+        assert with_pad[0, 0] == 40  # 4 cells of 90 over 9
+        assert without[0, 0] == 90
+
+    def test_divisor_override(self):
+        image = np.arange(16, dtype=np.uint8).reshape(4, 4)
+        np.testing.assert_array_equal(poolcli.pool(image, "avg", divisor=2), [[5, 9], [21, 25]])
+
+    def test_dilation(self):
+        image = np.arange(25, dtype=np.uint8).reshape(5, 5)
+        # a 2x2 window with dilation 2 sees cells (0,0),(0,2),(2,0),(2,2) for the first output
+        out = poolcli.pool(image, "min", kernel=2, stride=1, dilation=2)
+        assert out.shape == (3, 3)
+        np.testing.assert_array_equal(out[0], [0, 1, 2])
+        np.testing.assert_array_equal(poolcli.pool(image, "max", kernel=2, stride=1, dilation=2)[0], [12, 13, 14])
+
+    def test_non_square(self):
+        image = np.arange(24, dtype=np.uint8).reshape(4, 6)
+        np.testing.assert_array_equal(poolcli.pool(image, "max", kernel="2x3"), [[8, 11], [20, 23]])
+
+    def test_same_padding(self):
+        image = np.arange(25, dtype=np.uint8).reshape(5, 5)
+        out = poolcli.pool(image, "max", kernel=2, stride=2, padding="same")
+        assert out.shape == (3, 3)  # ceil(5 / 2)
+        np.testing.assert_array_equal(out, [[6, 8, 9], [16, 18, 19], [21, 23, 24]])
+
+    def test_channels_are_independent_and_kept(self):
+        image = np.stack([np.arange(16).reshape(4, 4), 15 - np.arange(16).reshape(4, 4), np.zeros((4, 4))], -1)
+        out = poolcli.pool(image.astype(np.uint8), "max")
+        assert out.shape == (2, 2, 3)
+        np.testing.assert_array_equal(out[..., 0], [[5, 7], [13, 15]])
+        np.testing.assert_array_equal(out[..., 1], [[15, 13], [7, 5]])
+        np.testing.assert_array_equal(out[..., 2], 0)
+
+    def test_uint16_top_bit(self):
+        image = np.array([[0, 65535], [40000, 32768]], dtype=np.uint16)
+        assert poolcli.pool(image, "max")[0, 0] == 65535
+        assert poolcli.pool(image, "min")[0, 0] == 0
+        assert poolcli.pool(image, "avg")[0, 0] == 34576  # 138303 / 4 = 34575.75
+
+    def test_float_nan_propagates_like_torch(self):
+        image = np.array([[1.0, np.nan], [3.0, 4.0]], dtype=np.float32)
+        assert np.isnan(poolcli.pool(image, "max")[0, 0])
+
+
+class TestAdaptiveAndGlobal:
+    def test_adaptive_windows_overlap(self):
+        image = np.arange(10, dtype=np.uint8).reshape(2, 5)
+        np.testing.assert_array_equal(poolcli.adaptive_pool(image, (1, 3), "max"), [[6, 8, 9]])
+        np.testing.assert_array_equal(poolcli.adaptive_pool(image, (1, 3), "min"), [[0, 1, 3]])
+
+    def test_adaptive_none_keeps_a_side(self):
+        image = np.zeros((6, 7, 3), np.uint8)
+        assert poolcli.adaptive_pool(image, (None, 2)).shape == (6, 2, 3)
+        assert poolcli.adaptive_pool(image, "3x-").shape == (3, 7, 3)
+
+    def test_global(self):
+        image = np.array([[[0, 10], [1, 20]], [[2, 30], [4, 40]]], dtype=np.uint8)
+        np.testing.assert_allclose(poolcli.global_pool(image, "avg"), [1.75, 25.0])
+        np.testing.assert_array_equal(poolcli.global_pool(image, "max"), [4, 40])
+        np.testing.assert_array_equal(poolcli.global_pool(image, "min"), [0, 10])
+        assert poolcli.global_pool(image, "max").dtype == np.uint8
+
+    def test_global_gray_is_one_value(self):
+        assert poolcli.global_pool(np.full((3, 3), 7, np.uint16)).shape == (1,)
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"kernel": 0}, "kernel 0: must be at least 1"),
+        ({"kernel": -2}, "kernel -2"),
+        ({"stride": 0}, "stride 0: must be at least 1"),
+        ({"kernel": "2y"}, "expected an integer like 3 or HxW"),
+        ({"kernel": 3, "padding": 2}, "padding 2: at most half the kernel"),
+        ({"padding": -1}, "padding -1: must not be negative"),
+        ({"op": "median"}, "op median: must be one of max, avg, min"),
+        ({"op": "avg", "dilation": 2}, "avg pooling has no dilation"),
+        ({"op": "max", "divisor": 3}, "only applies to avg"),
+        ({"op": "avg", "divisor": 0}, "divisor 0: must be a positive integer"),
+        ({"padding": "same", "ceil_mode": True}, "no effect with padding 'same'"),
+    ],
+)
+def test_bad_parameters_raise_parameter_error(kwargs, match):
+    kwargs = {"op": "max", **kwargs}
+    with pytest.raises(ParameterError, match=match) as info:
+        poolcli.pool(np.zeros((8, 8), np.uint8), **kwargs)
+    assert isinstance(info.value, ValueError)
+
+
+def test_image_smaller_than_kernel():
+    with pytest.raises(ImageShapeError, match=r"image 1x5 is smaller than the kernel 2x2 \(use --padding or --ceil\)"):
+        poolcli.pool(np.zeros((1, 5), np.uint8), "max")
+    # ceil mode lets the one window hang over the edge, as in PyTorch
+    assert poolcli.pool(np.zeros((1, 5), np.uint8), "max", ceil_mode=True).shape == (1, 3)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((2, 2), np.complex64), np.zeros((2, 2), bool), np.zeros(5), np.zeros((0, 3))])
+def test_unsupported_images(bad):
+    with pytest.raises(ImageShapeError):
+        poolcli.pool(bad, "max", kernel=1)
+
+
+def test_bad_reduce():
+    with pytest.raises(ParameterError, match="reduce"):
+        poolcli.adaptive_pool(np.zeros((4, 4), np.uint8), 2, "median")
+
+
+# --- property tests: every op and knob against the NumPy reference ------------------------
+
+
+@st.composite
+def pooling_case(draw):
+    dtype = draw(st.sampled_from(["uint8", "uint16", "int16", "float32"]))
+    op = draw(st.sampled_from(["max", "avg", "min"]))
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    sh, sw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dh, dw = (1, 1) if op == "avg" else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    same = draw(st.booleans()) and draw(st.booleans())
+    padding = "same" if same else (draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2)))
+    ceil_mode = False if same else draw(st.booleans())
+    eff = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    pad = (0, 0) if same else padding
+    h = draw(st.integers(max(1, eff[0] - 2 * pad[0]), 40))
+    w = draw(st.integers(max(1, eff[1] - 2 * pad[1]), 40))
+    channels = draw(st.sampled_from([None, 1, 3, 4]))
+    shape = (h, w) if channels is None else (h, w, channels)
+    seed = draw(st.integers(0, 2**32 - 1))
+    image = random_image(np.random.default_rng(seed), shape, dtype)
+    kwargs = dict(kernel=(kh, kw), stride=(sh, sw), padding=padding, dilation=(dh, dw), ceil_mode=ceil_mode)
+    if op == "avg":
+        kwargs["count_include_pad"] = draw(st.booleans())
+        kwargs["divisor"] = draw(st.one_of(st.none(), st.integers(1, 30)))
+    return image, op, kwargs
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pooling_case())
+def test_pool_equals_reference(case):
+    image, op, kwargs = case
+    expected = reference.pool(image, op, **kwargs)
+    got = poolcli.pool(image, op, **kwargs)
+    assert got.dtype == image.dtype
+    assert got.shape == expected.shape
+    assert got.shape[:2] == poolcli.output_size(
+        image.shape[0],
+        image.shape[1],
+        kwargs["kernel"],
+        kwargs["stride"],
+        kwargs["padding"],
+        kwargs["dilation"],
+        kwargs["ceil_mode"],
+    )
+    if op == "avg" and image.dtype.kind == "f":
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(got, expected)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 30),
+    st.integers(1, 30),
+    st.one_of(st.none(), st.integers(1, 12)),
+    st.one_of(st.none(), st.integers(1, 12)),
+    st.sampled_from(["avg", "max", "min"]),
+    st.sampled_from(["uint8", "uint16", "float32"]),
+    st.integers(0, 2**32 - 1),
+)
+def test_adaptive_equals_reference(h, w, oh, ow, reduce, dtype, seed):
+    image = random_image(np.random.default_rng(seed), (h, w, 3), dtype)
+    expected = reference.adaptive_pool(image, (oh, ow), reduce)
+    got = poolcli.adaptive_pool(image, (oh, ow), reduce)
+    assert got.dtype == image.dtype
+    if reduce == "avg" and image.dtype.kind == "f":
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(got, expected)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 25), st.integers(1, 25), st.sampled_from(["avg", "max", "min"]), st.integers(0, 2**32 - 1))
+def test_global_equals_reference(h, w, reduce, seed):
+    image = random_image(np.random.default_rng(seed), (h, w, 4), "uint16")
+    np.testing.assert_allclose(poolcli.global_pool(image, reduce), reference.global_pool(image, reduce), rtol=1e-12)
+
+
+# --- PyTorch itself as the second witness ------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(pooling_case())
+def test_pool_equals_torch_functional(case):
+    image, op, kwargs = case
+    if kwargs["padding"] == "same":
+        return  # torch has no asymmetric padding; 'same' is checked against the reference
+    x = torch.from_numpy(np.atleast_3d(image).astype(np.float64)).permute(2, 0, 1)[None]
+    common = dict(
+        kernel_size=kwargs["kernel"], stride=kwargs["stride"], padding=kwargs["padding"], ceil_mode=kwargs["ceil_mode"]
+    )
+    if op == "max":
+        want = F.max_pool2d(x, dilation=kwargs["dilation"], **common)
+    elif op == "min":
+        want = -F.max_pool2d(-x, dilation=kwargs["dilation"], **common)
+    else:
+        want = F.avg_pool2d(
+            x, count_include_pad=kwargs["count_include_pad"], divisor_override=kwargs["divisor"], **common
+        )
+    want = want[0].permute(1, 2, 0).numpy()
+    if image.dtype.kind in "iu":
+        info = np.iinfo(image.dtype)
+        want = np.clip(np.round(want), info.min, info.max)  # torch.round is half to even
+    got = np.atleast_3d(poolcli.pool(image, op, **kwargs)).astype(np.float64)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6 if image.dtype.kind == "f" else 0)
+
+
+# --- tensors, layouts and devices ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", ["max", "avg", "min"])
+def test_tensor_batch_matches_per_image(device, dtype, op, rng):
+    batch = random_image(rng, (3, 2, 17, 14), dtype)
+    t = torch.from_numpy(batch).to(device)
+    out = poolcli.pool(t, op, kernel=3, stride=2, padding=1)
+    assert isinstance(out, torch.Tensor) and out.device.type == device and out.dtype == t.dtype
+    for n in range(3):
+        image = batch[n].transpose(1, 2, 0)
+        expected = reference.pool(image, op, kernel=3, stride=2, padding=1)
+        np.testing.assert_allclose(out[n].cpu().permute(1, 2, 0).numpy(), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("op", ["max", "avg", "min"])
+def test_numpy_on_device_matches_cpu(device, op, rng):
+    image = random_image(rng, (33, 29, 3), np.uint8)
+    np.testing.assert_array_equal(
+        poolcli.pool(image, op, kernel=3, stride=2, device=device), reference.pool(image, op, kernel=3, stride=2)
+    )
+    np.testing.assert_array_equal(
+        poolcli.adaptive_pool(image, (5, 7), op, device=device), reference.adaptive_pool(image, (5, 7), op)
+    )
+
+
+@pytest.mark.parametrize("op", ["max", "avg", "min"])
+def test_non_contiguous_input(op, rng):
+    base = random_image(rng, (40, 60, 3), np.uint8)
+    views = [base[::2, ::3], base[:, :, ::-1], base.transpose(1, 0, 2), base[5:30, 7:50, 1]]
+    for view in views:
+        np.testing.assert_array_equal(
+            poolcli.pool(view, op, kernel=2), reference.pool(np.ascontiguousarray(view), op, kernel=2)
+        )
+
+
+def test_input_is_not_modified(rng):
+    image = random_image(rng, (20, 20, 3), np.uint16)
+    before = image.copy()
+    for op in ("max", "avg", "min"):
+        poolcli.pool(image, op, kernel=3, padding=1)
+    np.testing.assert_array_equal(image, before)
+
+
+def test_read_only_input(rng):
+    image = random_image(rng, (10, 10), np.uint8)
+    image.flags.writeable = False
+    np.testing.assert_array_equal(poolcli.pool(image, "max"), reference.pool(image, "max", kernel=2))
+
+
+def test_tensor_of_wrong_rank():
+    with pytest.raises(ImageShapeError, match=r"\(N, C, H, W\)"):
+        poolcli.pool(torch.zeros(3, 4, 4), "max")
