@@ -174,7 +174,7 @@ def output_options(f: Callable) -> Callable:
 # --- the commands ---------------------------------------------------------------------------------
 
 
-@click.group(cls=PoolcliGroup, context_settings=CONTEXT)
+@click.group("poolcli", cls=PoolcliGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="poolcli")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 def cli(debug: bool) -> None:
