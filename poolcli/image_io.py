@@ -174,14 +174,19 @@ def read_bytes(path: str | Path) -> bytes:
     return data
 
 
-def encode_image(path: str | Path, image: np.ndarray) -> bytes:
-    """Encode ``image`` (RGB(A)) in the format ``path``'s extension selects."""
+def encode_image(path: str | Path, image: np.ndarray, *, png_compression: int | None = None) -> bytes:
+    """Encode ``image`` (RGB(A)) in the format ``path``'s extension selects.
+
+    ``png_compression`` (0..9) trades time for size in PNG files; OpenCV's
+    default is fast, fine for pooled images, large for figures.
+    """
     import cv2
 
     check_format(path, image)
     suffix = Path(path).suffix.lower()
+    params = [cv2.IMWRITE_PNG_COMPRESSION, png_compression] if png_compression is not None and suffix == ".png" else []
     try:
-        ok, buf = cv2.imencode(suffix, _to_bgr(image))
+        ok, buf = cv2.imencode(suffix, _to_bgr(image), params)
     except cv2.error as exc:
         raise WriteError(f"cannot encode: {_cv_message(exc)}", path=path) from None
     if not ok:

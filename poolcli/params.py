@@ -18,6 +18,9 @@ PairLike = Union[int, tuple[int, int], list[int], str]
 Padding = Union[Pair, Literal["same"]]
 Op = Literal["max", "avg", "min"]
 OPS: tuple[str, ...] = ("max", "avg", "min")
+#: What ``poolcli compare --ops`` accepts (``adaptive`` is adaptive avg), and its default.
+COMPARE_OPS: tuple[str, ...] = ("max", "avg", "min", "adaptive", "adaptive-max", "adaptive-min")
+DEFAULT_COMPARE_OPS: tuple[str, ...] = ("max", "avg", "min", "adaptive")
 
 _PAIR_RE = re.compile(r"^\s*(\d+)\s*(?:[xX×,]\s*(\d+)\s*)?$")
 

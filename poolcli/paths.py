@@ -47,6 +47,7 @@ class Job:
 
     source: Path
     target: Path
+    figure: Path | None = None
 
 
 def default_extension(source: Path, fmt: str | None) -> str:
@@ -121,3 +122,49 @@ def check_folder_usable(target: Path) -> None:
             if not parent.is_dir():
                 raise OutputPathError("is a file, but a folder is needed here", path=parent)
             return
+
+
+#: What a comparison figure's file name ends with, after the output's stem.
+FIGURE_SUFFIX = ".compare.png"
+
+
+def check_figure_path(path: str | Path) -> None:
+    """Refuse a figure path that is not a ``.png`` (figures are always PNG)."""
+    if Path(path).suffix.lower() != ".png":
+        raise OutputPathError("figures are written as PNG; give a name ending in .png", path=path)
+
+
+def plan_figure(job: Job, where: str) -> Job:
+    """Add where ``job``'s comparison figure goes.
+
+    ``where`` is ``""`` (beside the output, as ``<output stem>.compare.png``),
+    a folder (existing, or ending in ``/``) or a ``.png`` file.
+
+    Raises
+    ------
+    OutputPathError
+        Not a PNG, the input itself, the image output itself, or a folder
+        path that runs through a file.
+    """
+    name = job.target.stem + FIGURE_SUFFIX
+    if not where:
+        figure = job.target.parent / name
+    elif where.endswith(("/", os.sep)) or Path(where).is_dir():
+        figure = Path(where) / name
+    else:
+        figure = Path(where)
+    check_figure_path(figure)
+    check_not_input(job.source, figure)
+    if os.path.abspath(figure) == os.path.abspath(job.target):
+        raise OutputPathError("the figure and the pooled image would be the same file", path=figure)
+    check_folder_usable(figure)
+    return Job(job.source, job.target, figure)
+
+
+def plan_comparison(source: Path, output: str | None) -> Job:
+    """Where ``poolcli compare`` puts ``source``'s figure: ``<stem>.compare.png``
+    beside it or in a folder, or the ``.png`` file ``output``."""
+    if output is not None and not (output.endswith(("/", os.sep)) or Path(output).is_dir()):
+        check_figure_path(output)
+        return plan_single(source, "compare", output)
+    return plan_single(source, "compare", output, "png")

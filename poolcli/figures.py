@@ -1,0 +1,370 @@
+"""Comparison figures: the only module that imports matplotlib.
+
+A figure is a grid of :class:`Panel` s (an original, pooled results,
+difference maps) drawn with matplotlib's Agg renderer into an in-memory PNG
+and written atomically. Only ``matplotlib.figure.Figure`` and
+``FigureCanvasAgg`` are used, never pyplot, so there is no global state and
+figures can be drawn from worker threads. matplotlib is imported inside the
+functions, when a figure is actually drawn.
+
+What the pictures promise:
+
+* colours are RGB(A) as they come from :mod:`poolcli.image_io`, so red is red;
+* grayscale uses a fixed scale (0..255 for uint8, 0..65535 for uint16, the
+  data's own range for other types), shared by every panel, never stretched
+  per panel, so an average really is darker than a max;
+* by default every panel covers the same area as the original and is drawn
+  with nearest-neighbour when enlarged, so pooled blocks stay visible;
+  ``true_size`` draws each panel at its real size relative to the original;
+* alpha is shown over a checkerboard.
+
+Sizes in titles are ``H×W px (H×W)``: rows first, as everywhere in poolcli.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from .errors import ParameterError
+from .image_io import encode_image, write_bytes
+from .paths import check_figure_path
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+PanelKind = Literal["image", "diff"]
+
+#: Panels show this many original pixels per inch at most, so at 100 dpi an
+#: original up to PANEL_MAX_IN * 100 pixels wide is drawn 1:1.
+REFERENCE_PPI = 100
+PANEL_MIN_IN, PANEL_MAX_IN = 2.6, 4.8
+#: Figures larger than this (inches, either side) get smaller panels.
+FIGURE_MAX_IN = 22.0
+#: Panels with at most this many rows and columns can carry their values.
+ANNOTATE_MAX = 16
+ANNOTATE_CELL_IN = 0.42
+DIFF_CMAP = "magma"
+
+_MARGIN_IN, _GUTTER_IN = 0.25, 0.35
+_TITLE_PT, _LINE_IN, _CHAR_IN = 9, 0.17, 0.075
+_HEADER_IN, _COLORBAR_IN, _BOTTOM_IN = 0.62, 0.55, 0.15
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One picture in a figure.
+
+    Attributes
+    ----------
+    image : ndarray of shape (H, W) or (H, W, C)
+        RGB(A) order; any dtype poolcli reads. For ``kind="diff"`` a 2-D map
+        of non-negative differences.
+    title : str
+        Lines separated by ``\\n``; long lines are wrapped to the panel width.
+    kind : {"image", "diff"}
+        ``diff`` panels get a colormap and a colour bar with the real range.
+    """
+
+    image: np.ndarray
+    title: str
+    kind: PanelKind = "image"
+
+
+@dataclass(frozen=True)
+class FigureStyle:
+    """How a figure looks (the ``--dpi``, ``--title``, ``--cmap``, ... options)."""
+
+    dpi: int = 100
+    title: str | None = None
+    cmap: str = "gray"
+    true_size: bool = False
+    annotate: bool = False
+
+
+Grid = Sequence[Sequence["Panel | None"]]
+
+
+def size_text(shape: tuple[int, ...]) -> str:
+    """``200×300 px (H×W)`` for an image of shape (200, 300[, C])."""
+    return f"{shape[0]}×{shape[1]} px (H×W)"
+
+
+def original_panel(image: np.ndarray) -> Panel:
+    """The input as the first panel of a figure."""
+    return Panel(image, f"original\n{size_text(image.shape)}")
+
+
+def result_panel(image: np.ndarray, knobs: str) -> Panel:
+    """A pooled image titled with its knobs and size, e.g. ``max k=2 s=2 / → 200×300 px (H×W)``."""
+    return Panel(image, f"{knobs}\n→ {size_text(image.shape)}")
+
+
+def difference_panel(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> Panel:
+    """``|a - b|`` per pixel; for colour images the largest difference over the channels.
+
+    Parameters
+    ----------
+    a, b : ndarray of the same shape (H, W) or (H, W, C)
+
+    Returns
+    -------
+    Panel of kind ``diff`` holding a float64 array of shape (H, W).
+    """
+    if a.shape != b.shape:
+        raise ValueError(f"cannot subtract images of shapes {a.shape} and {b.shape}")
+    diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    note = ""
+    if diff.ndim == 3:
+        diff = diff.max(axis=2)
+        note = " (largest of R,G,B)" if a.shape[2] == 3 else " (largest channel)"
+    return Panel(diff, f"|{name_a} − {name_b}|{note}\n{size_text(diff.shape)}", "diff")
+
+
+def check_cmap(name: str) -> str:
+    """Return ``name`` if matplotlib knows the colormap; :class:`ParameterError` otherwise."""
+    import matplotlib
+
+    if name not in matplotlib.colormaps:
+        raise ParameterError("cmap", name, "unknown colormap (try gray, viridis, magma, cividis, bone)")
+    return name
+
+
+def display_range(image: np.ndarray) -> tuple[float, float]:
+    """The values drawn as black and white for ``image``'s sample format.
+
+    uint8 and uint16 use their full scale; other integer and float images use
+    their data's range (``0..1`` for floats inside it). Alpha is left out.
+    """
+    if image.dtype == np.uint8:
+        return (0.0, 255.0)
+    if image.dtype == np.uint16:
+        return (0.0, 65535.0)
+    colour = image[..., :3] if image.ndim == 3 else image
+    finite = colour[np.isfinite(colour)] if colour.dtype.kind == "f" else colour
+    if finite.size == 0:
+        return (0.0, 1.0)
+    lo, hi = float(finite.min()), float(finite.max())
+    if image.dtype.kind == "f" and lo >= 0.0 and hi <= 1.0:
+        return (0.0, 1.0)
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)
+
+
+def make_figure(grid: Grid, style: FigureStyle = FigureStyle()) -> Figure:
+    """Lay out ``grid`` (rows of panels, ``None`` for an empty cell) as a matplotlib figure.
+
+    The first panel is the reference: its shape sets every panel's displayed
+    size and its sample format the value scale of all image panels. The
+    panel axes carry the gid ``"panel"``, colour bars ``"colorbar"``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Not attached to pyplot; draw it with :func:`figure_png`.
+    """
+    from matplotlib.figure import Figure
+
+    panels = [p for row in grid for p in row if p is not None]
+    if not panels:
+        raise ValueError("a figure needs at least one panel")
+    reference = panels[0].image
+    height, width = reference.shape[:2]
+    images = [p.image for p in panels if p.kind == "image"]
+    lo, hi = _shared_range(images)
+    n_rows, n_cols = len(grid), max(len(row) for row in grid)
+
+    pw, ph = _panel_inches(height, width, style.annotate)
+    wrap = max(12, int((pw + _GUTTER_IN * 0.8) / _CHAR_IN))
+    titles = [[_wrap(p.title, wrap) if p else "" for p in row] for row in grid]
+    bands = [max((t.count("\n") + 1 for t in row if t), default=1) * _LINE_IN + 0.12 for row in titles]
+    bars = [_COLORBAR_IN if any(p is not None and p.kind == "diff" for p in row) else 0.0 for row in grid]
+    fig_w = 2 * _MARGIN_IN + n_cols * pw + (n_cols - 1) * _GUTTER_IN
+    fig_h = _HEADER_IN + sum(bands) + n_rows * ph + sum(bars) + _BOTTOM_IN
+    shrink = min(1.0, FIGURE_MAX_IN / fig_w, FIGURE_MAX_IN / fig_h)
+    if shrink < 1.0:
+        # only the pictures shrink; titles and colour bars keep a readable size
+        pw, ph = pw * shrink, ph * shrink
+        fig_w = 2 * _MARGIN_IN + n_cols * pw + (n_cols - 1) * _GUTTER_IN
+        fig_h = _HEADER_IN + sum(bands) + n_rows * ph + sum(bars) + _BOTTOM_IN
+
+    fig = Figure(figsize=(fig_w, fig_h), dpi=style.dpi, facecolor="white")
+    heading = style.title if style.title is not None else ""
+    info = _describe(reference, lo, hi)
+    fig.text(0.5, 1 - 0.12 / fig_h, heading, ha="center", va="top", fontsize=12, fontweight="bold")
+    fig.text(0.5, 1 - (0.14 + (0.24 if heading else 0.0)) / fig_h, info, ha="center", va="top", fontsize=8.5,
+             color="0.3")  # fmt: skip
+
+    limits = _limits(panels, height, width, style.true_size)
+    top = _HEADER_IN
+    for r, row in enumerate(grid):
+        top += bands[r]
+        for c, panel in enumerate(row):
+            if panel is None:
+                continue
+            left = _MARGIN_IN + c * (pw + _GUTTER_IN)
+            box = [left / fig_w, 1 - (top + ph) / fig_h, pw / fig_w, ph / fig_h]
+            ax = fig.add_axes(box, gid="panel")
+            ax.set_axis_off()
+            ax.set_xlim(0, limits[1])
+            ax.set_ylim(limits[0], 0)
+            ax.set_title(titles[r][c], fontsize=_TITLE_PT, pad=4, linespacing=1.15)
+            image = _draw(ax, panel, style, lo, hi, limits, (pw, ph))
+            if panel.kind == "diff":
+                # under the drawn map (which is smaller than the panel in true-size mode), wide enough for ticks
+                drawn = _extent(panel.image.shape, limits, style.true_size)
+                bar_w = min(pw, max(pw * (drawn[1] - drawn[0]) / limits[1], 1.6))
+                bar_top = top + ph * drawn[2] / limits[0] + 0.09
+                bar_box = [(left + (pw - bar_w) / 2) / fig_w, 1 - (bar_top + 0.11) / fig_h, bar_w / fig_w, 0.11 / fig_h]
+                cax = fig.add_axes(bar_box, gid="colorbar")
+                fig.colorbar(image, cax=cax, orientation="horizontal")
+                cax.tick_params(labelsize=7.5, length=2, pad=1.5)
+        top += ph + bars[r]
+    return fig
+
+
+def figure_png(fig: Figure) -> bytes:
+    """Render ``fig`` with the Agg backend to PNG bytes (RGB, at the figure's own dpi)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    # the figure is opaque: drop Agg's alpha channel, a quarter of the pixels' bytes
+    rgb = np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[:, :, :3])
+    return encode_image("figure.png", rgb, png_compression=6)
+
+
+def write_figure(path: str | Path, grid: Grid, style: FigureStyle = FigureStyle(), overwrite: bool = False) -> Path:
+    """Draw ``grid`` and write it to ``path`` (a ``.png``) atomically; returns the path.
+
+    Same rules as :func:`poolcli.write_image`: an existing file is an
+    :class:`~poolcli.OutputExistsError` unless ``overwrite``; a failed write
+    leaves no partial file.
+    """
+    check_figure_path(path)
+    return write_bytes(path, figure_png(make_figure(grid, style)), overwrite=overwrite)
+
+
+# --- drawing -------------------------------------------------------------------------------
+
+
+def _panel_inches(height: int, width: int, annotate: bool) -> tuple[float, float]:
+    """(width, height) of a panel in inches, keeping the original's aspect ratio."""
+    long_px = max(height, width)
+    long_in = min(max(long_px / REFERENCE_PPI, PANEL_MIN_IN), PANEL_MAX_IN)
+    if annotate and long_px <= ANNOTATE_MAX:
+        long_in = max(long_in, ANNOTATE_CELL_IN * long_px)
+    return (long_in * width / long_px, long_in * height / long_px)
+
+
+def _limits(panels: list[Panel], height: int, width: int, true_size: bool) -> tuple[int, int]:
+    """The data area every panel shows, in original pixels (rows, cols)."""
+    if not true_size:
+        return (height, width)
+    # padding can make an output a pixel larger than its input; keep it whole
+    return (max(p.image.shape[0] for p in panels), max(p.image.shape[1] for p in panels))
+
+
+def _extent(shape: tuple[int, ...], limits: tuple[int, int], true_size: bool) -> tuple[float, float, float, float]:
+    if not true_size:
+        return (0.0, limits[1], limits[0], 0.0)
+    h, w = shape[:2]
+    # centred under the title, so a small result sits next to its title and colour bar
+    x0 = (limits[1] - w) / 2
+    return (x0, x0 + w, float(h), 0.0)
+
+
+def _draw(ax: Axes, panel: Panel, style: FigureStyle, lo: float, hi: float, limits: tuple[int, int],
+          panel_in: tuple[float, float]) -> object:  # fmt: skip
+    image = panel.image
+    extent = _extent(image.shape, limits, style.true_size)
+    # inches the image itself covers (less than the panel in true-size mode)
+    drawn_in = (panel_in[0] * (extent[1] - extent[0]) / limits[1], panel_in[1] * (extent[2] - extent[3]) / limits[0])
+    # enlarged pixels stay hard-edged blocks; shrunk ones are filtered so they do not alias
+    interpolation = "nearest" if drawn_in[0] * style.dpi >= image.shape[1] else "antialiased"
+    common = {"extent": extent, "interpolation": interpolation, "aspect": "auto"}
+    if panel.kind == "diff":
+        top = float(image.max()) if image.size else 0.0
+        shown = ax.imshow(image, cmap=DIFF_CMAP, vmin=0.0, vmax=top if top > 0 else 1.0, **common)
+    elif image.ndim == 2 or image.shape[2] not in (3, 4):
+        gray = image if image.ndim == 2 else image[:, :, 0]
+        shown = ax.imshow(gray, cmap=style.cmap, vmin=lo, vmax=hi, **common)
+    else:
+        if image.shape[2] == 4:
+            _checkerboard(ax, extent, limits)
+        shown = ax.imshow(_rgb_for_display(image, lo, hi), **common)
+    if style.annotate and max(image.shape[:2]) <= ANNOTATE_MAX:
+        _annotate(ax, panel, shown, extent, drawn_in)
+    return shown
+
+
+def _rgb_for_display(image: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """RGB(A) that imshow draws as is: uint8 unchanged, anything else as floats in 0..1."""
+    if image.dtype == np.uint8:
+        return image
+    colour = np.clip((image[..., :3].astype(np.float64) - lo) / (hi - lo), 0.0, 1.0)
+    if image.shape[2] == 3:
+        return colour
+    alpha = image[..., 3].astype(np.float64)
+    if image.dtype.kind in "iu":
+        alpha = alpha / np.iinfo(image.dtype).max
+    return np.dstack([colour, np.clip(alpha, 0.0, 1.0)])
+
+
+def _checkerboard(ax: Axes, extent: tuple[float, float, float, float], limits: tuple[int, int]) -> None:
+    """Gray squares behind a transparent image, the same apparent size in every panel."""
+    square = max(limits) / 12
+    cols = max(1, round((extent[1] - extent[0]) / square))
+    rows = max(1, round((extent[2] - extent[3]) / square))
+    board = (np.add.outer(np.arange(rows), np.arange(cols)) % 2) * 0.25 + 0.6
+    ax.imshow(board, cmap="gray", vmin=0.0, vmax=1.0, extent=extent, interpolation="nearest", aspect="auto")
+
+
+def _annotate(ax: Axes, panel: Panel, shown: object, extent: tuple[float, float, float, float],
+              drawn_in: tuple[float, float]) -> None:  # fmt: skip
+    """Write each pixel's value in its cell, black on light cells and white on dark ones."""
+    image = panel.image
+    h, w = image.shape[:2]
+    cell_pt = min(drawn_in[0] / w, drawn_in[1] / h) * 72
+    values = image[..., :3] if image.ndim == 3 else image[..., None]
+    integral = image.dtype.kind in "iu" or bool(np.all(np.mod(image, 1) == 0))
+    texts = [["\n".join(_number(v, integral) for v in values[i, j]) for j in range(w)] for i in range(h)]
+    longest = max(max(len(line) for line in t.split("\n")) for row in texts for t in row)
+    lines = values.shape[2]
+    size = min(10.0, cell_pt / (0.62 * max(longest, 2)), cell_pt / (1.3 * lines))
+    if size < 4:
+        return  # illegible: leave the picture clean
+    rgba = shown.to_rgba(shown.get_array())  # type: ignore[attr-defined]
+    luminance = rgba[..., :3] @ np.array([0.299, 0.587, 0.114])
+    dx, dy = (extent[1] - extent[0]) / w, (extent[2] - extent[3]) / h
+    for i in range(h):
+        for j in range(w):
+            ax.text(extent[0] + (j + 0.5) * dx, extent[3] + (i + 0.5) * dy, texts[i][j], ha="center",
+                    va="center", fontsize=size, linespacing=1.0,
+                    color="black" if luminance[i, j] > 0.5 else "white")  # fmt: skip
+
+
+def _number(value: np.generic, integral: bool) -> str:
+    return str(int(value)) if integral else f"{float(value):.3g}"
+
+
+def _shared_range(images: list[np.ndarray]) -> tuple[float, float]:
+    ranges = [display_range(im) for im in images] or [(0.0, 1.0)]
+    return (min(r[0] for r in ranges), max(r[1] for r in ranges))
+
+
+def _describe(image: np.ndarray, lo: float, hi: float) -> str:
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    kind = {1: "gray", 3: "RGB", 4: "RGBA (alpha over a checkerboard)"}.get(channels, f"{channels} channels")
+    scale = f"{lo:g}..{hi:g}"
+    fixed = image.dtype in (np.uint8, np.uint16)
+    return f"{image.dtype.name} {kind}, values drawn on a {'fixed ' if fixed else ''}{scale} scale, not stretched"
+
+
+def _wrap(title: str, width: int) -> str:
+    return "\n".join(textwrap.fill(line, width) or line for line in title.split("\n"))
