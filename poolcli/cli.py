@@ -16,7 +16,7 @@ import click
 
 from . import __version__
 from .errors import ParameterError, PoolcliError, UsageProblem
-from .params import OPS, PoolSpec, parse_pair, parse_size
+from .params import COMPARE_OPS, DEFAULT_COMPARE_OPS, OPS, PoolSpec, parse_pair, parse_size
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -111,6 +111,40 @@ class SizeType(click.ParamType):
             self.fail(exc.reason + f" (got {value!r})", param, ctx)
 
 
+class PairListType(click.ParamType):
+    """Comma-separated ``N`` or ``HxW`` values, e.g. ``2,4,8`` or ``2x3,4``."""
+
+    name = "N,N,..."
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return tuple(parse_pair(item, "kernel") for item in str(value).split(","))
+        except ParameterError as exc:
+            self.fail(exc.reason + f" (got {value!r})", param, ctx)
+
+
+class NameListType(click.ParamType):
+    """Comma-separated names, each one of ``choices``."""
+
+    name = "NAME,..."
+
+    def __init__(self, choices: tuple[str, ...]) -> None:
+        self.choices = choices
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        names = tuple(item.strip().lower() for item in str(value).split(",") if item.strip())
+        unknown = [n for n in names if n not in self.choices]
+        if unknown or not names:
+            self.fail(f"use names from {', '.join(self.choices)} (got {value!r})", param, ctx)
+        if len(set(names)) != len(names):
+            self.fail(f"names an op twice (got {value!r})", param, ctx)
+        return names
+
+
 PAIR, PADDING, SIZE = PairType(), PaddingType(), SizeType()
 
 # --- shared option groups ----------------------------------------------------------------------
@@ -171,6 +205,56 @@ def output_options(f: Callable) -> Callable:
     ])(f)  # fmt: skip
 
 
+def figure_options(with_compare: bool) -> Callable[[Callable], Callable]:
+    """How comparison figures look; ``with_compare`` adds ``--compare``/``--no-output`` (pooling commands)."""
+    options = []
+    if with_compare:
+        options += [
+            click.option("--compare", is_flag=False, flag_value="", default=None, metavar="[FILE.png|DIR/]",
+                         help="Also write a figure, original | result, as <output stem>.compare.png beside the output "
+                              "(or to FILE.png, or into DIR/). Put it after the inputs, or write --compare=FILE.png."),
+            click.option("--no-output", is_flag=True, help="With --compare: write only the figure, not the pooled image."),
+        ]  # fmt: skip
+    options += [
+        click.option("--dpi", type=click.IntRange(50, 300), default=100, show_default=True,
+                     help="Figure resolution; panels are sized in inches, so more dpi means more pixels."),
+        click.option("--title", default=None, help="Figure heading.  [default: the input's file name]"),
+        click.option("--cmap", default="gray", show_default=True,
+                     help="Colormap for grayscale images (any matplotlib name: gray, viridis, magma, ...)."),
+        click.option("--true-size", is_flag=True,
+                     help="Draw results at their real size next to the original, instead of enlarged to its size."),
+        click.option("--annotate", is_flag=True, help="Write each pixel's value in its cell (images up to 16x16)."),
+    ]  # fmt: skip
+    return _apply_options(options)
+
+
+def _figure_style(kw: dict[str, Any]) -> Any:
+    """Take the figure options out of ``kw`` as a FigureStyle (the colormap checked)."""
+    from .figures import FigureStyle, check_cmap
+
+    cmap = kw.pop("cmap")
+    style = FigureStyle(kw.pop("dpi"), kw.pop("title"), cmap, kw.pop("true_size"), kw.pop("annotate"))
+    if cmap != FigureStyle.cmap:
+        check_cmap(cmap)
+    return style
+
+
+def _figure_request(kw: dict[str, Any]) -> Any:
+    """The ``--compare`` request of a pooling command, or None; figure options need ``--compare``."""
+    from .figures import FigureStyle
+    from .pipeline import FigureRequest
+
+    where, no_output = kw.pop("compare"), kw.pop("no_output")
+    style = _figure_style(kw)
+    if where is None:
+        if no_output:
+            raise click.UsageError("--no-output needs --compare (it would write nothing)")
+        if style != FigureStyle():
+            raise click.UsageError("--dpi, --title, --cmap, --true-size and --annotate need --compare")
+        return None
+    return FigureRequest(where, style, not no_output)
+
+
 # --- the commands ---------------------------------------------------------------------------------
 
 
@@ -194,6 +278,7 @@ def _pool_command(op: str, summary: str, example: str) -> click.Command:
     @pooling_options(op)
     @input_options
     @output_options
+    @figure_options(with_compare=True)
     def command(inputs: tuple[str, ...], **kw: Any) -> int:
         spec = PoolSpec.make(
             op, kw.pop("kernel"), kw.pop("stride"), kw.pop("padding"), kw.pop("dilation"), kw.pop("ceil_mode"),
@@ -201,7 +286,8 @@ def _pool_command(op: str, summary: str, example: str) -> click.Command:
         )  # fmt: skip
         from .pipeline import pooling_operation
 
-        return _run(inputs, lambda device: pooling_operation(spec, device), **kw)
+        figure = _figure_request(kw)
+        return _run(inputs, lambda device: pooling_operation(spec, device), figure=figure, **kw)
 
     command.__doc__ = f"{summary}\n\n\b\nExample:\n  {example}"
     return cli.command(op, context_settings=CONTEXT)(command)
@@ -230,6 +316,7 @@ _pool_command(
 @click.option("--reduce", type=click.Choice(["avg", "max", "min"]), default="avg", show_default=True)
 @input_options
 @output_options
+@figure_options(with_compare=True)
 def adaptive_cmd(inputs: tuple[str, ...], size: tuple[int | None, int | None], reduce: str, **kw: Any) -> int:
     """Adaptive pooling to any output size (PyTorch's adaptive_*_pool2d).
 
@@ -239,7 +326,70 @@ def adaptive_cmd(inputs: tuple[str, ...], size: tuple[int | None, int | None], r
     """
     from .pipeline import adaptive_operation
 
-    return _run(inputs, lambda device: adaptive_operation(size, reduce, device), **kw)
+    figure = _figure_request(kw)
+    return _run(inputs, lambda device: adaptive_operation(size, reduce, device), figure=figure, **kw)
+
+
+@cli.command("compare", context_settings=CONTEXT)
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option("--ops", type=NameListType(COMPARE_OPS), default=",".join(DEFAULT_COMPARE_OPS), show_default=True,
+              help=f"Operations to show, comma-separated, from {', '.join(COMPARE_OPS)}. Adaptive panels have the "
+                   "size of the k/s ones.")  # fmt: skip
+@click.option("--kernels", type=PairListType(), default=None, metavar="N,N,...",
+              help="Several kernels, one column each (replaces -k): rows are ops, columns kernels. "
+                   "The stride is each kernel unless -s is given.")  # fmt: skip
+@click.option(
+    "--diff", is_flag=True, help="Add |a − b| panels for neighbouring ops, with a colour bar in pixel values."
+)
+@pooling_options("avg")
+@input_options
+@output_options
+@figure_options(with_compare=False)
+def compare_cmd(inputs: tuple[str, ...], ops: tuple[str, ...], kernels: tuple | None, diff: bool, **kw: Any) -> int:
+    """One figure per image: the original next to each pooling, on the same scale.
+
+    Written as <stem>.compare.png beside the input unless -o names a .png
+    or a folder. --count-include-pad and --divisor apply to avg only.
+
+    \b
+    Example:
+      poolcli compare photo.jpg -k 2 -s 2
+      poolcli compare photo.jpg --ops max,avg,min --kernels 2,4,8 -o grid.png
+      poolcli compare sample_images/pattern8x8.png --annotate --diff
+    """
+    from .errors import OutputPathError
+    from .paths import plan_comparison
+    from .pipeline import FileOptions, compare_file, comparison, shape_text
+    from .tensor import resolve_device
+
+    style = _figure_style(kw)
+    plan = comparison(
+        ops, kernels or (kw.pop("kernel"),), kw.pop("stride"), kw.pop("padding"), kw.pop("dilation"),
+        kw.pop("ceil_mode"), kw.pop("count_include_pad"), kw.pop("divisor"), diff, str(resolve_device(kw["device"])),
+    )  # fmt: skip
+    output, fmt = kw["output"], kw["fmt"]
+    if fmt is not None and fmt.lower().lstrip(".") != "png":
+        raise OutputPathError(f"figures are written as PNG; drop --format {fmt}")
+    sources = _expand(inputs)
+    if len(sources) > 1 and output is not None and not (output.endswith("/") or Path(output).is_dir()):
+        raise OutputPathError("several inputs need an output folder (end it with '/')", path=output)
+    jobs = [plan_comparison(s, output) for s in sources]
+    opts = FileOptions("gray" if kw["gray"] else kw["color"], kw["ignore_orientation"], kw["overwrite"], kw["dry_run"])
+    single = len(jobs) == 1 and len(inputs) == 1 and Path(inputs[0]).is_file()
+    failed = 0
+    for job in jobs:
+        result = compare_file(job, plan, style, opts)
+        if result.status == "failed" or (single and result.status == "skipped"):
+            report_error(result.error or "failed")
+            failed += 1
+        elif result.status == "skipped":
+            if not kw["quiet"]:
+                click.echo(f"poolcli: skipped: {result.error}", err=True)
+        elif not kw["quiet"]:
+            verb = "would write" if result.status == "planned" else "wrote"
+            click.echo(f"{job.source} -> {job.target} ({verb}; {shape_text(result.in_shape)}, "
+                       f"{plan.panel_count} panels: original, {', '.join(ops)}{', differences' if diff else ''})")  # fmt: skip
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 @cli.command("global", context_settings=CONTEXT)
@@ -349,10 +499,10 @@ def info_cmd(inputs: tuple[str, ...], kernel: Any, stride: Any, padding: Any, di
 
 def _run(inputs: tuple[str, ...], make_op: Callable[[str], Any], *, output: str | None, fmt: str | None,
          overwrite: bool, dry_run: bool, quiet: bool, color: str, gray: bool, ignore_orientation: bool,
-         device: str) -> int:  # fmt: skip
+         device: str, figure: Any = None) -> int:  # fmt: skip
     """Plan every job (usage errors before any work), then process them."""
     from .errors import OutputPathError
-    from .paths import plan_single
+    from .paths import plan_figure, plan_single
     from .pipeline import FileOptions, process, shape_text
     from .tensor import resolve_device
 
@@ -362,7 +512,12 @@ def _run(inputs: tuple[str, ...], make_op: Callable[[str], Any], *, output: str 
     if len(sources) > 1 and output is not None and not (output.endswith("/") or Path(output).is_dir()):
         raise OutputPathError("several inputs need an output folder (end it with '/')", path=output)
     jobs = [plan_single(s, op.tag, output, fmt) for s in sources]
-    opts = FileOptions("gray" if gray else color, ignore_orientation, overwrite, dry_run)  # type: ignore[arg-type]
+    if figure is not None:
+        where = figure.where
+        if len(sources) > 1 and where and not (where.endswith("/") or Path(where).is_dir()):
+            raise OutputPathError("several inputs need a figure folder (end it with '/')", path=where)
+        jobs = [plan_figure(job, where) for job in jobs]
+    opts = FileOptions("gray" if gray else color, ignore_orientation, overwrite, dry_run, figure)  # type: ignore[arg-type]
     single = len(jobs) == 1 and len(inputs) == 1 and Path(inputs[0]).is_file()
     failed = 0
     for job in jobs:
@@ -375,9 +530,12 @@ def _run(inputs: tuple[str, ...], make_op: Callable[[str], Any], *, output: str 
                 click.echo(f"poolcli: skipped: {result.error}", err=True)
         elif not quiet:
             verb = "would write" if result.status == "planned" else "wrote"
-            click.echo(
-                f"{job.source} -> {job.target} ({verb}; {shape_text(result.in_shape)} -> {shape_text(result.out_shape)}, {op.label})"
-            )
+            if figure is None or figure.write_output:
+                click.echo(
+                    f"{job.source} -> {job.target} ({verb}; {shape_text(result.in_shape)} -> {shape_text(result.out_shape)}, {op.label})"
+                )
+            if "figure" in result.extra:
+                click.echo(f"{job.source} -> {result.extra['figure']} ({verb}; figure: original | {op.label})")
     return EXIT_FAILED if failed else EXIT_OK
 
 
