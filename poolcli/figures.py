@@ -298,9 +298,20 @@ def _draw(ax: Axes, panel: Panel, style: FigureStyle, lo: float, hi: float, limi
         if image.shape[2] == 4:
             _checkerboard(ax, extent, limits)
         shown = ax.imshow(_rgb_for_display(image, lo, hi), **common)
+    _frame(ax, extent)
     if style.annotate and max(image.shape[:2]) <= ANNOTATE_MAX:
         _annotate(ax, panel, shown, extent, drawn_in)
     return shown
+
+
+def _frame(ax: Axes, extent: tuple[float, float, float, float]) -> None:
+    """A thin gray outline, so an all-white (or all-background) result still shows where it is."""
+    from matplotlib.patches import Rectangle
+
+    x0, x1, y1, y0 = extent
+    ax.add_patch(
+        Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="0.7", linewidth=0.8, zorder=3, clip_on=False)
+    )
 
 
 def _rgb_for_display(image: np.ndarray, lo: float, hi: float) -> np.ndarray:
