@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -271,3 +272,13 @@ def test_figures_drawn_in_threads_match_serial(rgb_png):
     with ThreadPoolExecutor(max_workers=4) as pool:
         threaded = list(pool.map(lambda g: figure_png(make_figure(g)), grids))
     assert threaded == serial
+
+
+def test_figures_readme_shows_committed_example_figures():
+    docs = Path(__file__).parent.parent / "docs"
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", (docs / "README-figures.md").read_text())
+    assert "compare-coffee.png" in linked
+    for name in linked:
+        figure = docs / name
+        assert figure.stat().st_size < 410_000, name
+        assert read_figure(figure).shape[1] > 1000, name
