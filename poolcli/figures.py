@@ -160,8 +160,9 @@ def make_figure(grid: Grid, style: FigureStyle = FigureStyle()) -> Figure:
     """Lay out ``grid`` (rows of panels, ``None`` for an empty cell) as a matplotlib figure.
 
     The first panel is the reference: its shape sets every panel's displayed
-    size and its sample format the value scale of all image panels. The
-    panel axes carry the gid ``"panel"``, colour bars ``"colorbar"``.
+    size. All image panels share one value scale (their
+    :func:`display_range` s combined). The panel axes carry the gid
+    ``"panel"``, colour bars ``"colorbar"``.
 
     Returns
     -------
@@ -180,18 +181,18 @@ def make_figure(grid: Grid, style: FigureStyle = FigureStyle()) -> Figure:
     n_rows, n_cols = len(grid), max(len(row) for row in grid)
 
     pw, ph = _panel_inches(height, width, style.annotate)
-    wrap = max(12, int((pw + _GUTTER_IN * 0.8) / _CHAR_IN))
-    titles = [[_wrap(p.title, wrap) if p else "" for p in row] for row in grid]
-    bands = [max((t.count("\n") + 1 for t in row if t), default=1) * _LINE_IN + 0.12 for row in titles]
     bars = [_COLORBAR_IN if any(p is not None and p.kind == "diff" for p in row) else 0.0 for row in grid]
-    fig_w = 2 * _MARGIN_IN + n_cols * pw + (n_cols - 1) * _GUTTER_IN
-    fig_h = _HEADER_IN + sum(bands) + n_rows * ph + sum(bars) + _BOTTOM_IN
-    shrink = min(1.0, FIGURE_MAX_IN / fig_w, FIGURE_MAX_IN / fig_h)
-    if shrink < 1.0:
-        # only the pictures shrink; titles and colour bars keep a readable size
-        pw, ph = pw * shrink, ph * shrink
+    for _ in range(4):  # lay out; again with smaller panels while the figure is too large (gutters do not shrink)
+        wrap = max(12, int((pw + _GUTTER_IN * 0.8) / _CHAR_IN))
+        titles = [[_wrap(p.title, wrap) if p else "" for p in row] for row in grid]
+        bands = [max((t.count("\n") + 1 for t in row if t), default=1) * _LINE_IN + 0.12 for row in titles]
         fig_w = 2 * _MARGIN_IN + n_cols * pw + (n_cols - 1) * _GUTTER_IN
         fig_h = _HEADER_IN + sum(bands) + n_rows * ph + sum(bars) + _BOTTOM_IN
+        # only the pictures shrink; titles and colour bars keep a readable size
+        shrink = min(1.0, FIGURE_MAX_IN / fig_w, FIGURE_MAX_IN / fig_h)
+        if shrink > 0.99 or pw * shrink < 0.8:
+            break
+        pw, ph = pw * shrink, ph * shrink
 
     fig = Figure(figsize=(fig_w, fig_h), dpi=style.dpi, facecolor="white")
     heading = style.title if style.title is not None else ""
