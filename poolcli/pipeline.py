@@ -15,6 +15,7 @@ from .errors import OutputExistsError, PoolcliError
 from .params import PoolSpec
 from .paths import Job
 from .pooling import adaptive_pool, pool
+from .sniff import DEFAULT_MAX_PIXELS
 
 Status = Literal["written", "skipped", "failed", "planned"]
 
@@ -63,12 +64,28 @@ def adaptive_operation(size: tuple[int | None, int | None], reduce: str, device:
 
 @dataclass
 class FileOptions:
-    """How inputs are read and outputs written."""
+    """How inputs are read and outputs written.
+
+    The read fields (``max_pixels``, ``strict``, ``allow_truncated``) go to
+    :func:`poolcli.image_io.load_image`; the write fields (``depth``,
+    ``flatten``, ``background``) to :func:`poolcli.image_io.write_image`.
+    """
 
     color: image_io.ColorMode = "auto"
     ignore_orientation: bool = False
     overwrite: bool = False
     dry_run: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    strict: bool = False
+    allow_truncated: bool = False
+    depth: int | None = None
+    flatten: bool = False
+    background: tuple[int, int, int] | None = None
+
+    def write_options(self) -> dict:
+        """The keyword arguments :func:`poolcli.image_io.write_image` takes (a background implies flattening)."""
+        flatten = self.flatten or self.background is not None
+        return {"depth": self.depth, "flatten": flatten, "background": self.background or image_io.WHITE}
 
 
 @dataclass
@@ -85,6 +102,7 @@ class Result:
     dtype: str | None = None
     ms: float = 0.0
     extra: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def process(job: Job, op: Operation, opts: FileOptions) -> Result:
@@ -92,8 +110,19 @@ def process(job: Job, op: Operation, opts: FileOptions) -> Result:
     start = time.perf_counter()
     result = Result(job.source, job.target, "failed")
     try:
-        image = image_io.read_image(job.source, opts.color, ignore_orientation=opts.ignore_orientation)
+        loaded = image_io.load_image(
+            job.source,
+            opts.color,
+            ignore_orientation=opts.ignore_orientation,
+            max_pixels=opts.max_pixels,
+            strict=opts.strict,
+            allow_truncated=opts.allow_truncated,
+        )
+        image = loaded.image
+        result.warnings = [f"{job.source}: {w}" for w in loaded.warnings]
         result.in_shape, result.dtype = image.shape, image.dtype.name
+        # pooling keeps dtype and channels: a format that cannot hold them is refused before the work
+        image_io.check_output(job.target, image, **opts.write_options())
         if opts.dry_run:
             result.out_shape = op.output_shape(image.shape[:2]) + image.shape[2:]
             result.status = "planned"
@@ -102,7 +131,7 @@ def process(job: Job, op: Operation, opts: FileOptions) -> Result:
                 raise OutputExistsError("exists (use --overwrite to replace it)", path=job.target)
             out = op.apply(image)
             result.out_shape = out.shape
-            image_io.write_image(job.target, out, overwrite=opts.overwrite)
+            image_io.write_image(job.target, out, overwrite=opts.overwrite, **opts.write_options())
             result.status = "written"
     except OutputExistsError as exc:
         result.status, result.error, result.exists = "skipped", str(exc), True
