@@ -52,7 +52,7 @@ class Format:
 
 _PNG = Format("PNG", ("uint8", "uint16"), (1, 3, 4))
 _JPEG = Format("JPEG", ("uint8",), (1, 3))
-_TIFF = Format("TIFF", ("uint8", "uint16", "float32"), (1, 3, 4))
+_TIFF = Format("TIFF", ("uint8", "uint16", "float32", "int8", "int16", "int32", "float64"), (1, 3, 4))
 _WEBP = Format("WebP", ("uint8",), (3, 4))
 _BMP = Format("BMP", ("uint8",), (1, 3, 4))
 _PGM = Format("PGM", ("uint8", "uint16"), (1,))
@@ -326,10 +326,16 @@ def _decode(data: bytes, color: ColorMode, header: Header | None, name: str) -> 
     if image is None:
         if header is None:
             raise ImageReadError("not a recognised image format", path=name)
+        if header.sample is not None and header.sample not in _DECODABLE_SAMPLES:
+            raise ImageReadError(f"unsupported sample format {header.sample} (OpenCV cannot decode it)", path=name)
         raise ImageReadError(f"corrupt or truncated, or a {header.format} variant this OpenCV cannot decode", path=name)
     return _to_rgb(image)
 
 
+# TIFF sample formats OpenCV decodes (bilevel and 4-bit are expanded to uint8).
+_DECODABLE_SAMPLES = frozenset(
+    ["uint1", "uint4", "uint8", "uint16", "uint32", "int8", "int16", "int32", "float32", "float64"]
+)
 _OPENCV_LIMIT = "OPENCV_IO_MAX_IMAGE_PIXELS"
 _UNLIMITED = str(1 << 62)
 
@@ -349,8 +355,16 @@ def set_opencv_pixel_limit(max_pixels: int) -> bool:
 
 
 def _cv2() -> Any:
-    """Import OpenCV, capping its pixel count at poolcli's default if nobody chose a cap."""
-    set_opencv_pixel_limit(DEFAULT_MAX_PIXELS)
+    """Import OpenCV, capping its pixel count at poolcli's default if nobody chose a cap.
+
+    OpenCV's own log lines ("[ WARN:0@0.1] ... can't read header") would
+    double poolcli's one-line errors, so unless the user set
+    ``OPENCV_LOG_LEVEL``, it is set to ``FATAL`` before the first import
+    (OpenCV reads it once, like the pixel cap).
+    """
+    if "cv2" not in sys.modules:
+        set_opencv_pixel_limit(DEFAULT_MAX_PIXELS)
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "FATAL")
     import cv2
 
     return cv2

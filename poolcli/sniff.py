@@ -40,6 +40,9 @@ class Header:
     recoverable : bool
         The decoder is known to resynchronise past the damage (JPEG restart
         markers), so a picture can still be decoded, partly wrong.
+    sample : str or None
+        The declared sample format where the header says it (TIFF:
+        ``"uint8"``, ``"float16"``, ...), to explain a file OpenCV refuses.
     """
 
     format: str
@@ -49,6 +52,7 @@ class Header:
     problem: str | None = None
     truncated: bool = False
     recoverable: bool = False
+    sample: str | None = None
 
     @property
     def pixels(self) -> int | None:
@@ -344,6 +348,7 @@ def _tiff(data: bytes) -> Header:
     order = "<" if data[:2] == b"II" else ">"
     (offset,) = struct.unpack(order + "I", data[4:8])
     width = height = None
+    bits, kind_of_sample = 8, 1
     frames = 0
     seen: set[int] = set()
     while offset and offset not in seen and len(seen) < 100_000:
@@ -353,15 +358,23 @@ def _tiff(data: bytes) -> Header:
             for i in range(count):
                 entry = data[offset + 2 + 12 * i : offset + 14 + 12 * i]
                 tag, kind = struct.unpack(order + "HH", entry[:4])
-                if tag in (256, 257) and kind in (3, 4):
+                if tag in (256, 257, 258, 339) and kind in (3, 4):
                     (value,) = struct.unpack(order + ("H" if kind == 3 else "I"), entry[8 : 10 if kind == 3 else 12])
-                    width, height = (value, height) if tag == 256 else (width, value)
+                    if tag == 256:
+                        width = value
+                    elif tag == 257:
+                        height = value
+                    elif tag == 258:
+                        bits = value  # per channel; several values sit elsewhere, all equal in practice
+                    else:
+                        kind_of_sample = value
         frames += 1
         next_at = offset + 2 + 12 * count
         if next_at + 4 > len(data):
             break  # a damaged chain after the first page: OpenCV reads the first page anyway
         (offset,) = struct.unpack(order + "I", data[next_at : next_at + 4])
-    return Header("TIFF", width, height, max(frames, 1))
+    sample = {1: "uint", 2: "int", 3: "float"}.get(kind_of_sample, f"sample format {kind_of_sample} ") + str(bits)
+    return Header("TIFF", width, height, max(frames, 1), sample=sample)
 
 
 _PNM_TOKEN = re.compile(rb"#[^\n\r]*|\S+")
