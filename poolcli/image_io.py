@@ -280,14 +280,14 @@ def _vet(data: bytes, header: Header, warnings: list[str], *, name: str, max_pix
         pass
     elif header.recoverable:
         warnings.append(
-            f"corrupt {header.format} data ({header.problem}); the decoder recovered, some pixels may be wrong"
+            f"corrupt {header.format} data: {header.problem}; the decoder recovered, some pixels may be wrong"
         )
     elif header.format == "JPEG" and header.truncated and header.width is not None:
         if not allow_truncated:
             raise ImageReadError(
                 f"corrupt or truncated: {header.problem} (--allow-truncated decodes the part that is there)", path=name
             )
-        warnings.append(f"truncated JPEG ({header.problem}); decoded the part that is there, the rest is grey")
+        warnings.append(f"truncated JPEG: {header.problem}; decoded what is there, missing rows are grey")
         # OpenCV's reader refuses data that just stops; an end-of-image marker
         # makes libjpeg fill the missing rows and finish.
         data = data + b"\xff\xd9"

@@ -238,7 +238,7 @@ def _jpeg(data: bytes) -> Header:
         if problem is not None:
             damage.append(problem)
         if pos is None:
-            return _jpeg_header(frame, damage, "the image data is cut short (no end-of-image marker)", truncated=True)
+            return _jpeg_header(frame, damage, "the image data stops before the end-of-image marker", truncated=True)
 
 
 def _scan(data: bytes, pos: int, restart: int, mcus: int | None) -> tuple[int | None, str | None]:
