@@ -244,22 +244,24 @@ def _jpeg(data: bytes) -> Header:
 def _scan(data: bytes, pos: int, restart: int, mcus: int | None) -> tuple[int | None, str | None]:
     """Walk one scan's entropy-coded data; return where the next marker starts and any damage."""
     seen = 0
-    problem = None
+    out_of_order = None
     while True:
         found = _MARKER.search(data, pos)
         if found is None:
-            return None, problem
+            return None, None
         marker = found.group(1)[0]
         if 0xD0 <= marker <= 0xD7:
-            if problem is None and marker - 0xD0 != seen % 8:
-                problem = f"restart marker {seen} is out of sequence"
+            if out_of_order is None and marker - 0xD0 != seen % 8:
+                out_of_order = seen
             seen += 1
             pos = found.end()
             continue
-        if problem is None and restart and mcus is not None and seen < -(-mcus // restart) - 1:
-            missing = -(-mcus // restart) - 1 - seen
-            problem = f"{missing} restart interval(s) lost or damaged in the image data"
-        return found.end() - 2, problem
+        expected = -(-mcus // restart) - 1 if restart and mcus is not None else None
+        if expected is not None and seen < expected:
+            return found.end() - 2, f"{expected - seen} restart interval(s) lost or damaged in the image data"
+        if out_of_order is not None:
+            return found.end() - 2, f"restart markers out of sequence from number {out_of_order}"
+        return found.end() - 2, None
 
 
 def _jpeg_header(frame: _Frame, damage: list[str], fatal: str | None, *, truncated: bool = False) -> Header:
