@@ -36,7 +36,8 @@ class Header:
     problem : str or None
         Structural damage found, in words; None for a sound file.
     truncated : bool
-        The problem is that the file ends early.
+        The file ends early, after some image data: the part that is there
+        could still be decoded (poolcli does so for JPEG when asked).
     recoverable : bool
         The decoder is known to resynchronise past the damage (JPEG restart
         markers), so a picture can still be decoded, partly wrong.
@@ -98,8 +99,9 @@ def probe(data: bytes) -> Header | None:
     Never raises on malformed input: a header that cannot be read comes back
     with ``width`` None and a ``problem``.
 
-    >>> probe(b"GIF89a\\x03\\x00\\x02\\x00\\x00\\x00\\x00;")
-    Header(format='GIF', width=3, height=2, frames=0, problem=None, truncated=False, recoverable=False)
+    >>> header = probe(b"GIF89a\\x03\\x00\\x02\\x00\\x00\\x00\\x00;")
+    >>> header.format, header.width, header.height, header.problem
+    ('GIF', 3, 2, None)
     """
     fmt = sniff_format(data)
     if fmt is None:
@@ -108,7 +110,7 @@ def probe(data: bytes) -> Header | None:
     try:
         return reader(data)
     except (struct.error, LookupError, ValueError):
-        return Header(fmt, problem="the header is cut short or damaged", truncated=True)
+        return Header(fmt, problem="the header is cut short or damaged")
 
 
 # --- PNG --------------------------------------------------------------------------------------
@@ -191,18 +193,18 @@ def _jpeg(data: bytes) -> Header:
     pos = 2
     while True:
         if pos >= n:
-            return _jpeg_header(frame, damage, "the file ends before the end-of-image marker", truncated=True)
+            return _jpeg_header(frame, damage, "the file ends before the end-of-image marker", truncated=seen_scan)
         if data[pos] != 0xFF:
             found = _MARKER.search(data, pos)
             if found is None:
-                return _jpeg_header(frame, damage, "the file ends before the end-of-image marker", truncated=True)
+                return _jpeg_header(frame, damage, "the file ends before the end-of-image marker", truncated=seen_scan)
             damage.append(f"{found.start() - pos} stray bytes before a marker")
             pos = found.start()
             continue
         while pos + 1 < n and data[pos + 1] == 0xFF:  # fill bytes
             pos += 1
         if pos + 1 >= n:
-            return _jpeg_header(frame, damage, "the file ends before the end-of-image marker", truncated=True)
+            return _jpeg_header(frame, damage, "the file ends before the end-of-image marker", truncated=seen_scan)
         marker = data[pos + 1]
         if marker == 0xD9:
             if not seen_scan:
@@ -214,13 +216,13 @@ def _jpeg(data: bytes) -> Header:
         if marker in (0x00, 0xD8):
             return _jpeg_header(frame, damage, f"unexpected marker 0xFF{marker:02X} at byte {pos}")
         if pos + 4 > n:
-            return _jpeg_header(frame, damage, "the file ends inside a header segment", truncated=True)
+            return _jpeg_header(frame, damage, "the file ends inside a header segment", truncated=seen_scan)
         (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
         if length < 2:
             return _jpeg_header(frame, damage, f"segment 0xFF{marker:02X} has a bad length")
         body = data[pos + 4 : pos + 2 + length]
         if pos + 2 + length > n:
-            return _jpeg_header(frame, damage, "the file ends inside a header segment", truncated=True)
+            return _jpeg_header(frame, damage, "the file ends inside a header segment", truncated=seen_scan)
         if marker in _SOF:
             height, width, count = struct.unpack(">HHB", body[1:6])
             sampling = {body[6 + 3 * i]: (body[7 + 3 * i] >> 4, body[7 + 3 * i] & 15) for i in range(count)}
@@ -359,23 +361,28 @@ def _tiff(data: bytes) -> Header:
         if frames == 0:
             for i in range(count):
                 entry = data[offset + 2 + 12 * i : offset + 14 + 12 * i]
-                tag, kind = struct.unpack(order + "HH", entry[:4])
-                if tag in (256, 257, 258, 339) and kind in (3, 4):
-                    (value,) = struct.unpack(order + ("H" if kind == 3 else "I"), entry[8 : 10 if kind == 3 else 12])
-                    if tag == 256:
-                        width = value
-                    elif tag == 257:
-                        height = value
-                    elif tag == 258:
-                        bits = value  # per channel; several values sit elsewhere, all equal in practice
-                    else:
-                        kind_of_sample = value
+                tag, kind, values = struct.unpack(order + "HHI", entry[:8])
+                if tag not in (256, 257, 258, 339) or kind not in (3, 4):
+                    continue
+                size = 2 if kind == 3 else 4
+                # the first value sits in the entry, or at an offset when all of them do not fit
+                at = offset + 10 + 12 * i if size * values <= 4 else struct.unpack(order + "I", entry[8:12])[0]
+                (value,) = struct.unpack(order + ("H" if kind == 3 else "I"), data[at : at + size])
+                if tag == 256:
+                    width = value
+                elif tag == 257:
+                    height = value
+                elif tag == 258:
+                    bits = value  # per channel; all channels alike in practice
+                else:
+                    kind_of_sample = value
         frames += 1
         next_at = offset + 2 + 12 * count
         if next_at + 4 > len(data):
             break  # a damaged chain after the first page: OpenCV reads the first page anyway
         (offset,) = struct.unpack(order + "I", data[next_at : next_at + 4])
-    sample = {1: "uint", 2: "int", 3: "float"}.get(kind_of_sample, f"sample format {kind_of_sample} ") + str(bits)
+    kind = {1: "uint", 2: "int", 3: "float"}.get(kind_of_sample)
+    sample = f"{kind}{bits}" if kind else f"{bits}-bit samples of unknown kind {kind_of_sample}"
     return Header("TIFF", width, height, max(frames, 1), sample=sample)
 
 
