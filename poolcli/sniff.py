@@ -157,9 +157,10 @@ def _png(data: bytes) -> Header:
 
 # --- JPEG -------------------------------------------------------------------------------------
 
-# A marker inside entropy-coded data: 0xFF (plus fill 0xFFs) and a byte that is
-# neither 0x00 (a stuffed 0xFF) nor 0xFF. Found by the regex engine, in C.
-_MARKER = re.compile(rb"\xff+([^\x00\xff])")
+# A marker inside entropy-coded data: 0xFF and a byte that is neither 0x00 (a
+# stuffed 0xFF) nor 0xFF (fill). A literal first byte lets the regex engine
+# skip ahead in C; "\xff+" would not, and is 18 times slower on a 6 MB JPEG.
+_MARKER = re.compile(rb"\xff([^\x00\xff])")
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _STANDALONE = frozenset([0x01, *range(0xD0, 0xD8)])
 
