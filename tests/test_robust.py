@@ -550,6 +550,7 @@ MULTI = [
     ("anim.gif", "GIF"),
     ("anim.png", "PNG"),
     ("pages.tif", "TIFF"),
+    ("anim.webp", "WEBP"),
 ]
 
 
