@@ -709,3 +709,14 @@ def test_24_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, rn
     assert proc.stderr == f"poolcli: error: {target}: write failed: File too large\n"
     assert target.read_bytes() == old
     assert sorted(p.name for p in target.parent.iterdir()) == ["small.png"]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "int16", "int32", "int8"])
+def test_14_other_tiff_sample_formats_round_trip(invoke, tmp_path, rng, dtype):
+    image = (rng.normal(0, 50, (12, 10))).astype(dtype)
+    path = poolcli.write_image(tmp_path / "s.tif", image)
+    np.testing.assert_array_equal(read_image(path), image)
+    assert invoke("max", path, "--device", "cpu").exit_code == 0
+    out = read_image(tmp_path / "s.max-k2-s2.tif")
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, poolcli.pool(image, "max"))
