@@ -17,6 +17,7 @@ import click
 from . import __version__
 from .errors import ParameterError, PoolcliError, UsageProblem
 from .params import COMPARE_OPS, DEFAULT_COMPARE_OPS, OPS, PoolSpec, parse_pair, parse_size
+from .sniff import DEFAULT_MAX_PIXELS
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -145,7 +146,23 @@ class NameListType(click.ParamType):
         return names
 
 
-PAIR, PADDING, SIZE = PairType(), PaddingType(), SizeType()
+class ColorType(click.ParamType):
+    """A colour: ``white``, ``black``, ``gray``, ``#RRGGBB`` or ``R,G,B``."""
+
+    name = "COLOR"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        from .image_io import parse_color
+
+        try:
+            return parse_color(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+PAIR, PADDING, SIZE, COLOR = PairType(), PaddingType(), SizeType(), ColorType()
 
 # --- shared option groups ----------------------------------------------------------------------
 
@@ -181,6 +198,27 @@ def pooling_options(op: str) -> Callable[[Callable], Callable]:
     return _apply_options(options)
 
 
+def _opencv_pixel_limit(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    # OpenCV reads its own cap once, at import: set it before the first image is read
+    from .image_io import set_opencv_pixel_limit
+
+    set_opencv_pixel_limit(value)
+    return value
+
+
+def read_options(f: Callable) -> Callable:
+    """How much damage and size an input may have."""
+    return _apply_options([
+        click.option("--max-pixels", type=click.IntRange(min=0), default=DEFAULT_MAX_PIXELS, show_default=True,
+                     callback=_opencv_pixel_limit,
+                     help="Refuse an image whose header declares more pixels, before decoding it (0 = no limit)."),
+        click.option("--strict", is_flag=True,
+                     help="Make every warning about an input an error (recovered corrupt data, extra frames, truncation)."),
+        click.option("--allow-truncated", is_flag=True,
+                     help="Decode a JPEG that ends early, with a warning; the missing part is grey."),
+    ])(f)  # fmt: skip
+
+
 def input_options(f: Callable) -> Callable:
     """How images are read, and on which device they are pooled."""
     return _apply_options([
@@ -188,6 +226,7 @@ def input_options(f: Callable) -> Callable:
                      help="auto/unchanged keep what the file has (gray, colour, alpha, 16-bit, float); gray or rgb convert."),
         click.option("--gray", "gray", is_flag=True, help="Shorthand for --color gray."),
         click.option("--ignore-orientation", is_flag=True, help="Keep the stored pixel layout; do not apply the EXIF orientation."),
+        read_options,
         click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda|cuda:N",
                      help="Where to pool; auto uses CUDA when available. Asking for CUDA without it is an error."),
     ])(f)  # fmt: skip
@@ -200,6 +239,11 @@ def output_options(f: Callable) -> Callable:
                      help="Output file, or folder (existing, or ending in '/'). [default: beside the input, as <stem>.<op>-k<K>-s<S>.<ext>]"),
         click.option("--format", "fmt", default=None, metavar="EXT", help="Output format (png, jpg, tif, webp, ...). [default: the input's]"),
         click.option("--overwrite", is_flag=True, help="Replace existing outputs (otherwise they are skipped, and a single named output is an error)."),
+        click.option("--depth", type=click.Choice(["8", "16"]), default=None, callback=lambda c, p, v: v and int(v),
+                     help="Convert samples to 8 or 16 bits for the output (uint16 -> 8: round(x/257); float 0..1 -> round(x*255))."),
+        click.option("--flatten", is_flag=True, help="Composite alpha over white (or --background) and drop it."),
+        click.option("--background", type=COLOR, default=None,
+                     help="Colour under transparent pixels: white, black, gray, #RRGGBB or R,G,B. Implies --flatten."),
         click.option("--dry-run", is_flag=True, help="Print what would be written and the output sizes; write nothing."),
         click.option("-q", "--quiet", is_flag=True, help="Print errors only."),
     ])(f)  # fmt: skip
@@ -374,11 +418,16 @@ def compare_cmd(inputs: tuple[str, ...], ops: tuple[str, ...], kernels: tuple | 
     if len(sources) > 1 and output is not None and not (output.endswith("/") or Path(output).is_dir()):
         raise OutputPathError("several inputs need an output folder (end it with '/')", path=output)
     jobs = [plan_comparison(s, output) for s in sources]
-    opts = FileOptions("gray" if kw["gray"] else kw["color"], kw["ignore_orientation"], kw["overwrite"], kw["dry_run"])
+    opts = FileOptions(
+        "gray" if kw["gray"] else kw["color"], kw["ignore_orientation"], kw["overwrite"], kw["dry_run"],
+        max_pixels=kw["max_pixels"], strict=kw["strict"], allow_truncated=kw["allow_truncated"],
+    )  # fmt: skip
     single = len(jobs) == 1 and len(inputs) == 1 and Path(inputs[0]).is_file()
     failed = 0
     for job in jobs:
         result = compare_file(job, plan, style, opts)
+        if not kw["quiet"]:
+            _report_warnings(None, result.warnings)
         if result.status == "failed" or (single and result.status == "skipped"):
             report_error(result.error or "failed")
             failed += 1
@@ -398,14 +447,14 @@ def compare_cmd(inputs: tuple[str, ...], ops: tuple[str, ...], kernels: tuple | 
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image.")
 @input_options
 def global_cmd(inputs: tuple[str, ...], reduce: str, as_json: bool, color: str, gray: bool,
-               ignore_orientation: bool, device: str) -> int:  # fmt: skip
+               ignore_orientation: bool, device: str, **read: Any) -> int:  # fmt: skip
     """Global pooling: one value per channel, in R, G, B(, A) order (GAP for avg).
 
     \b
     Example:
       poolcli global photo.png --reduce avg --json
     """
-    from .image_io import read_image
+    from .image_io import load_image
     from .pooling import global_pool
     from .tensor import resolve_device
 
@@ -413,7 +462,9 @@ def global_cmd(inputs: tuple[str, ...], reduce: str, as_json: bool, color: str, 
     failed = 0
     for source in _expand(inputs):
         try:
-            image = read_image(source, "gray" if gray else color, ignore_orientation=ignore_orientation)  # type: ignore[arg-type]
+            loaded = load_image(source, "gray" if gray else color, ignore_orientation=ignore_orientation, **read)  # type: ignore[arg-type]
+            _report_warnings(source, loaded.warnings)
+            image = loaded.image
             values = global_pool(image, reduce, device=dev)
         except PoolcliError as exc:
             if exc.path is None:
@@ -437,8 +488,9 @@ def global_cmd(inputs: tuple[str, ...], reduce: str, as_json: bool, color: str, 
 @pooling_options("max")
 @click.option("--color", type=click.Choice(["auto", "gray", "rgb", "unchanged"]), default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image.")
+@read_options
 def info_cmd(inputs: tuple[str, ...], kernel: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
-             color: str, as_json: bool) -> int:  # fmt: skip
+             color: str, as_json: bool, **read: Any) -> int:  # fmt: skip
     """Describe images and the output size each operation would give; nothing is pooled.
 
     Sizes come from the formula floor((in + 2p - d(k-1) - 1) / s) + 1 per axis.
@@ -448,7 +500,7 @@ def info_cmd(inputs: tuple[str, ...], kernel: Any, stride: Any, padding: Any, di
       poolcli info photo.png -k 3 -s 2 -p 1
     """
     from .errors import ImageShapeError
-    from .image_io import read_image
+    from .image_io import load_image
 
     specs = {}
     for op in OPS:
@@ -459,7 +511,9 @@ def info_cmd(inputs: tuple[str, ...], kernel: Any, stride: Any, padding: Any, di
     failed = 0
     for source in _expand(inputs):
         try:
-            image = read_image(source, color)  # type: ignore[arg-type]
+            loaded = load_image(source, color, **read)  # type: ignore[arg-type]
+            _report_warnings(source, loaded.warnings)
+            image = loaded.image
         except PoolcliError as exc:
             report_error(str(exc))
             failed += 1
@@ -499,7 +553,7 @@ def info_cmd(inputs: tuple[str, ...], kernel: Any, stride: Any, padding: Any, di
 
 def _run(inputs: tuple[str, ...], make_op: Callable[[str], Any], *, output: str | None, fmt: str | None,
          overwrite: bool, dry_run: bool, quiet: bool, color: str, gray: bool, ignore_orientation: bool,
-         device: str, figure: Any = None) -> int:  # fmt: skip
+         device: str, figure: Any = None, **file_options: Any) -> int:  # fmt: skip
     """Plan every job (usage errors before any work), then process them."""
     from .errors import OutputPathError
     from .paths import plan_figure, plan_single
@@ -517,11 +571,13 @@ def _run(inputs: tuple[str, ...], make_op: Callable[[str], Any], *, output: str 
         if len(sources) > 1 and where and not (where.endswith("/") or Path(where).is_dir()):
             raise OutputPathError("several inputs need a figure folder (end it with '/')", path=where)
         jobs = [plan_figure(job, where) for job in jobs]
-    opts = FileOptions("gray" if gray else color, ignore_orientation, overwrite, dry_run, figure)  # type: ignore[arg-type]
+    opts = FileOptions("gray" if gray else color, ignore_orientation, overwrite, dry_run, figure, **file_options)  # type: ignore[arg-type]
     single = len(jobs) == 1 and len(inputs) == 1 and Path(inputs[0]).is_file()
     failed = 0
     for job in jobs:
         result = process(job, op, opts)
+        if not quiet:
+            _report_warnings(None, result.warnings)
         if result.status == "failed" or (single and result.status == "skipped"):
             report_error(result.error or "failed")
             failed += 1
@@ -551,6 +607,11 @@ def _expand(inputs: tuple[str, ...]) -> list[Path]:
         else:
             out.append(p)
     return out
+
+
+def _report_warnings(source: Path | None, warnings: Any) -> None:
+    for warning in warnings:
+        click.echo(f"poolcli: warning: {warning if source is None else f'{source}: {warning}'}", err=True)
 
 
 def _channel_names(image: Any) -> list[str]:

@@ -109,7 +109,7 @@ def check_not_input(source: Path, target: Path) -> None:
     if not same:
         try:
             same = source.resolve() == target.resolve()
-        except OSError:
+        except (OSError, RuntimeError):  # Python < 3.13 raises RuntimeError on a symlink loop
             same = False
     if same:
         raise OutputPathError("output is the input file itself; refusing to overwrite an input", path=target)

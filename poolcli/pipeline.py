@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
@@ -17,6 +18,7 @@ from .figures import FigureStyle, Panel, difference_panel, original_panel, resul
 from .params import COMPARE_OPS, DEFAULT_COMPARE_OPS, PairLike, PoolSpec
 from .paths import Job
 from .pooling import adaptive_pool, pool
+from .sniff import DEFAULT_MAX_PIXELS
 
 Status = Literal["written", "skipped", "failed", "planned"]
 
@@ -65,7 +67,12 @@ def adaptive_operation(size: tuple[int | None, int | None], reduce: str, device:
 
 @dataclass
 class FileOptions:
-    """How inputs are read and outputs written."""
+    """How inputs are read and outputs written.
+
+    The read fields (``max_pixels``, ``strict``, ``allow_truncated``) go to
+    :func:`poolcli.image_io.load_image`; the write fields (``depth``,
+    ``flatten``, ``background``) to :func:`poolcli.image_io.write_image`.
+    """
 
     color: image_io.ColorMode = "auto"
     ignore_orientation: bool = False
@@ -73,6 +80,17 @@ class FileOptions:
     dry_run: bool = False
     #: ``--compare``: draw ``job.figure`` (original | result) as asked here.
     figure: FigureRequest | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    strict: bool = False
+    allow_truncated: bool = False
+    depth: int | None = None
+    flatten: bool = False
+    background: tuple[int, int, int] | None = None
+
+    def write_options(self) -> dict:
+        """The keyword arguments :func:`poolcli.image_io.write_image` takes (a background implies flattening)."""
+        flatten = self.flatten or self.background is not None
+        return {"depth": self.depth, "flatten": flatten, "background": self.background or image_io.WHITE}
 
 
 @dataclass(frozen=True)
@@ -102,15 +120,16 @@ class Result:
     dtype: str | None = None
     ms: float = 0.0
     extra: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def process(job: Job, op: Operation, opts: FileOptions) -> Result:
     """Run one job; never raises a :class:`PoolcliError`, it is recorded in the result."""
-    start = time.perf_counter()
     result = Result(job.source, job.target, "failed")
-    try:
-        image = image_io.read_image(job.source, opts.color, ignore_orientation=opts.ignore_orientation)
-        result.in_shape, result.dtype = image.shape, image.dtype.name
+    with _recorded(result):
+        image = _load(job.source, opts, result)
+        # pooling keeps dtype and channels: a format that cannot hold them is refused before the work
+        image_io.check_output(job.target, image, **opts.write_options())
         if opts.dry_run:
             result.out_shape = op.output_shape(image.shape[:2]) + image.shape[2:]
             result.status = "planned"
@@ -124,7 +143,7 @@ def process(job: Job, op: Operation, opts: FileOptions) -> Result:
             out = op.apply(image)
             result.out_shape = out.shape
             if write_output:
-                image_io.write_image(job.target, out, overwrite=opts.overwrite)
+                image_io.write_image(job.target, out, overwrite=opts.overwrite, **opts.write_options())
             if figure is not None and request is not None:
                 # an adaptive label ends in its size ("adaptive avg → 64x48"); the panel title says it already
                 grid = [[original_panel(image), result_panel(out, op.label.partition(" → ")[0])]]
@@ -132,15 +151,39 @@ def process(job: Job, op: Operation, opts: FileOptions) -> Result:
             result.status = "written"
         if opts.figure is not None and job.figure is not None:
             result.extra["figure"] = job.figure
+    return result
+
+
+def _load(source: Path, opts: FileOptions, result: Result) -> np.ndarray:
+    """Read ``source`` as ``opts`` say, noting its warnings and shape in ``result``."""
+    loaded = image_io.load_image(
+        source,
+        opts.color,
+        ignore_orientation=opts.ignore_orientation,
+        max_pixels=opts.max_pixels,
+        strict=opts.strict,
+        allow_truncated=opts.allow_truncated,
+    )
+    result.warnings = [f"{source}: {w}" for w in loaded.warnings]
+    result.in_shape, result.dtype = loaded.image.shape, loaded.image.dtype.name
+    return loaded.image
+
+
+@contextmanager
+def _recorded(result: Result) -> Iterator[None]:
+    """Turn a :class:`PoolcliError` into the result's status, and time the work."""
+    start = time.perf_counter()
+    try:
+        yield
     except OutputExistsError as exc:
         result.status, result.error, result.exists = "skipped", str(exc), True
     except PoolcliError as exc:
         if exc.path is None:
-            exc.path = str(job.source)
-        result.error = str(exc)
+            exc.path = str(result.source)
+        result.status, result.error = "failed", str(exc)
         result.extra["exception"] = exc
-    result.ms = (time.perf_counter() - start) * 1000
-    return result
+    finally:
+        result.ms = (time.perf_counter() - start) * 1000
 
 
 def shape_text(shape: tuple[int, ...] | None) -> str:
@@ -271,11 +314,9 @@ def compare_file(job: Job, plan: Comparison, style: FigureStyle, opts: FileOptio
     Never raises a :class:`PoolcliError`; it is recorded in the result, as
     :func:`process` does. ``result.extra["panels"]`` is the panel count.
     """
-    start = time.perf_counter()
     result = Result(job.source, job.target, "failed")
-    try:
-        image = image_io.read_image(job.source, opts.color, ignore_orientation=opts.ignore_orientation)
-        result.in_shape, result.dtype = image.shape, image.dtype.name
+    with _recorded(result):
+        image = _load(job.source, opts, result)
         if opts.dry_run:
             for column in plan.columns:
                 column.size.output_size(*image.shape[:2])  # a kernel too large fails here, as it would for real
@@ -287,14 +328,6 @@ def compare_file(job: Job, plan: Comparison, style: FigureStyle, opts: FileOptio
             result.extra["panels"] = sum(p is not None for row in grid for p in row)
             write_figure(job.target, grid, _titled(style, job.source), overwrite=opts.overwrite)
             result.status = "written"
-    except OutputExistsError as exc:
-        result.status, result.error, result.exists = "skipped", str(exc), True
-    except PoolcliError as exc:
-        if exc.path is None:
-            exc.path = str(job.source)
-        result.error = str(exc)
-        result.extra["exception"] = exc
-    result.ms = (time.perf_counter() - start) * 1000
     return result
 
 
