@@ -40,7 +40,7 @@ def test_help_and_version_import_nothing_heavy():
         "import sys\n"
         "from poolcli.cli import cli\n"
         "for args in (['--help'], ['--version'], ['max', '--help'], ['compare', '--help']):\n"
-        "    cli.main(args, standalone_mode=False)\n"
+        "    assert cli.main(args, standalone_mode=False) == 0, args\n"
         "heavy = sorted(m for m in ('torch', 'cv2', 'matplotlib', 'numpy') if m in sys.modules)\n"
         "print('HEAVY', heavy)\n"
     )
