@@ -162,12 +162,32 @@ def input_options(f: Callable) -> Callable:
 def output_options(f: Callable) -> Callable:
     """Where results go and what happens to existing files."""
     return _apply_options([
-        click.option("-o", "--output", default=None, metavar="FILE|DIR/",
-                     help="Output file, or folder (existing, or ending in '/'). [default: beside the input, as <stem>.<op>-k<K>-s<S>.<ext>]"),
-        click.option("--format", "fmt", default=None, metavar="EXT", help="Output format (png, jpg, tif, webp, ...). [default: the input's]"),
+        click.option("-o", "--output", default=None, metavar="FILE|DIR/|-",
+                     help="Output file, folder (existing, or ending in '/'; it mirrors input folders' trees), or '-' for "
+                          "standard output. [default: beside the input, as <stem>.<op>-k<K>-s<S>.<ext>]"),
+        click.option("--format", "fmt", default=None, metavar="EXT",
+                     help="Output format (png, jpg, tif, webp, ...). [default: the input's; PNG on standard output]"),
         click.option("--overwrite", is_flag=True, help="Replace existing outputs (otherwise they are skipped, and a single named output is an error)."),
         click.option("--dry-run", is_flag=True, help="Print what would be written and the output sizes; write nothing."),
         click.option("-q", "--quiet", is_flag=True, help="Print errors only."),
+    ])(f)  # fmt: skip
+
+
+def batch_options(f: Callable) -> Callable:
+    """Many inputs: finding them, running them in parallel, and the record of a run."""
+    return _apply_options([
+        click.option("-r", "--recursive", is_flag=True, help="Descend into subfolders of input folders."),
+        click.option("--follow-links", is_flag=True,
+                     help="Descend into symbolic links to folders (each folder once, so loops end)."),
+        click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+                     help="Images processed at once (worker threads).  [default: the number of CPU cores]"),
+        click.option("--batch-size", type=click.IntRange(min=1), default=None, metavar="N",
+                     help="Images of one size pooled as one (N, C, H, W) tensor.  [default: 16 on CUDA, 1 on the CPU]"),
+        click.option("--on-collision", type=click.Choice(["rename", "refuse"]), default="rename", show_default=True,
+                     help="When two inputs would write one output (a.jpg, a.png -> a.<op>.png): keep each "
+                          "source's extension in the name (a.jpg.<op>.png), or stop before any work."),
+        click.option("--report", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                     help="Write one JSON line per input: input, output, status, error, shapes, milliseconds."),
     ])(f)  # fmt: skip
 
 
@@ -194,6 +214,7 @@ def _pool_command(op: str, summary: str, example: str) -> click.Command:
     @pooling_options(op)
     @input_options
     @output_options
+    @batch_options
     def command(inputs: tuple[str, ...], **kw: Any) -> int:
         spec = PoolSpec.make(
             op, kw.pop("kernel"), kw.pop("stride"), kw.pop("padding"), kw.pop("dilation"), kw.pop("ceil_mode"),
@@ -208,7 +229,10 @@ def _pool_command(op: str, summary: str, example: str) -> click.Command:
 
 
 _pool_command(
-    "max", "Max pooling: each output pixel is the brightest in its window.", "poolcli max photo.jpg -k 2 -s 2"
+    "max",
+    "Max pooling: each output pixel is the brightest in its window.\n\n"
+    "Inputs are files, folders (-r descends) and glob patterns; '-' reads standard input.",
+    "poolcli max photos/ -r -k 2 -o small/",
 )
 _pool_command(
     "avg",
@@ -230,6 +254,7 @@ _pool_command(
 @click.option("--reduce", type=click.Choice(["avg", "max", "min"]), default="avg", show_default=True)
 @input_options
 @output_options
+@batch_options
 def adaptive_cmd(inputs: tuple[str, ...], size: tuple[int | None, int | None], reduce: str, **kw: Any) -> int:
     """Adaptive pooling to any output size (PyTorch's adaptive_*_pool2d).
 
@@ -262,6 +287,10 @@ def global_cmd(inputs: tuple[str, ...], reduce: str, as_json: bool, color: str, 
     dev = resolve_device(device)
     failed = 0
     for source in _expand(inputs):
+        if isinstance(source, str):
+            report_error(source)
+            failed += 1
+            continue
         try:
             image = read_image(source, "gray" if gray else color, ignore_orientation=ignore_orientation)  # type: ignore[arg-type]
             values = global_pool(image, reduce, device=dev)
@@ -308,6 +337,10 @@ def info_cmd(inputs: tuple[str, ...], kernel: Any, stride: Any, padding: Any, di
             specs[op] = exc
     failed = 0
     for source in _expand(inputs):
+        if isinstance(source, str):
+            report_error(source)
+            failed += 1
+            continue
         try:
             image = read_image(source, color)  # type: ignore[arg-type]
         except PoolcliError as exc:
@@ -349,50 +382,32 @@ def info_cmd(inputs: tuple[str, ...], kernel: Any, stride: Any, padding: Any, di
 
 def _run(inputs: tuple[str, ...], make_op: Callable[[str], Any], *, output: str | None, fmt: str | None,
          overwrite: bool, dry_run: bool, quiet: bool, color: str, gray: bool, ignore_orientation: bool,
-         device: str) -> int:  # fmt: skip
-    """Plan every job (usage errors before any work), then process them."""
-    from .errors import OutputPathError
-    from .paths import plan_single
-    from .pipeline import FileOptions, process, shape_text
+         device: str, recursive: bool, follow_links: bool, jobs: int | None, batch_size: int | None,
+         on_collision: str, report: str | None) -> int:  # fmt: skip
+    """Plan every job (usage errors before any work), then run them."""
+    from . import batch
+    from .pipeline import FileOptions
     from .tensor import resolve_device
 
     dev = str(resolve_device(device))
     op = make_op(dev)
-    sources = _expand(inputs)
-    if len(sources) > 1 and output is not None and not (output.endswith("/") or Path(output).is_dir()):
-        raise OutputPathError("several inputs need an output folder (end it with '/')", path=output)
-    jobs = [plan_single(s, op.tag, output, fmt) for s in sources]
-    opts = FileOptions("gray" if gray else color, ignore_orientation, overwrite, dry_run)  # type: ignore[arg-type]
-    single = len(jobs) == 1 and len(inputs) == 1 and Path(inputs[0]).is_file()
-    failed = 0
-    for job in jobs:
-        result = process(job, op, opts)
-        if result.status == "failed" or (single and result.status == "skipped"):
-            report_error(result.error or "failed")
-            failed += 1
-        elif result.status == "skipped":
-            if not quiet:
-                click.echo(f"poolcli: skipped: {result.error}", err=True)
-        elif not quiet:
-            verb = "would write" if result.status == "planned" else "wrote"
-            click.echo(
-                f"{job.source} -> {job.target} ({verb}; {shape_text(result.in_shape)} -> {shape_text(result.out_shape)}, {op.label})"
-            )
-    return EXIT_FAILED if failed else EXIT_OK
+    work = batch.plan(inputs, op.tag, output=output, fmt=fmt, recursive=recursive, follow_links=follow_links,
+                      on_collision=on_collision)  # type: ignore[arg-type]  # fmt: skip
+    opts = FileOptions("gray" if gray else color, ignore_orientation, overwrite, dry_run,  # type: ignore[arg-type]
+                       stdin=sys.stdin.buffer, stdout=sys.stdout.buffer,
+                       stdout_format=work.stdout_format)  # fmt: skip
+    reporter = batch.Reporter(sys.stderr if work.to_stdout else sys.stdout, sys.stderr, quiet=quiet,
+                              single=work.single, label=op.label, report=report)  # fmt: skip
+    size = batch_size or (16 if dev.startswith("cuda") else 1)
+    summary = batch.run(work, op, opts, reporter, jobs=jobs, batch_size=size)
+    return EXIT_FAILED if summary.failed else EXIT_OK
 
 
-def _expand(inputs: tuple[str, ...]) -> list[Path]:
-    """Files as given; folders listed (image extensions, sorted)."""
-    from .paths import IMAGE_EXTENSIONS
+def _expand(inputs: tuple[str, ...]) -> list[Path | str]:
+    """The files to read, or for an input that failed before reading, its error message."""
+    from .batch import discover
 
-    out: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            out.extend(sorted(c for c in p.iterdir() if c.is_file() and c.suffix.lower() in IMAGE_EXTENSIONS))
-        else:
-            out.append(p)
-    return out
+    return [s.path if s.error is None else f"{s.path}: {s.error}" for s in discover(inputs)]
 
 
 def _channel_names(image: Any) -> list[str]:
