@@ -14,6 +14,8 @@ reported), 2x2 max pooling of every image to a PNG of the pooled size:
   intra-op thread per worker.
 * ``poolcli, processes``: ``pipeline.process`` on a process pool of ``--jobs``.
 * ``poolcli CLI``: the installed command in a subprocess, start-up included.
+* ``poolcli, cuda``: where CUDA exists, pooling on the GPU with 16 same-size
+  images stacked per call, and (``cuda-b1``) one image per call.
 
 Run:  PYTHONPATH=. python benchmarks/batch_bench.py --count 200 --jobs 2 --repeat 3
 """
@@ -76,19 +78,21 @@ def io_floor(paths: list[Path], out: Path, jobs: int) -> None:
         list(pool.map(lambda p: _floor_one(p, out), paths))
 
 
-def poolcli_batch(folder: Path, out: Path, jobs: int, torch_one_thread: bool = True) -> None:
+def poolcli_batch(
+    folder: Path, out: Path, jobs: int, torch_one_thread: bool = True, device: str = "cpu", batch_size: int = 1
+) -> None:
     from poolcli import batch
     from poolcli.params import PoolSpec
     from poolcli.pipeline import FileOptions, pooling_operation
 
-    op = pooling_operation(PoolSpec.make("max", 2), "cpu")
+    op = pooling_operation(PoolSpec.make("max", 2), device)
     work = batch.plan([str(folder)], op.tag, output=f"{out}/", fmt="png")
     reporter = batch.Reporter(io.StringIO(), io.StringIO(), quiet=True)
     patch = contextlib.nullcontext()
     if not torch_one_thread:
         patch = _patched(batch, "_torch_threads", lambda jobs, device: contextlib.nullcontext())
     with patch:
-        summary = batch.run(work, op, FileOptions(), reporter, jobs=jobs)
+        summary = batch.run(work, op, FileOptions(), reporter, jobs=jobs, batch_size=batch_size)
     assert summary.written == len(work.jobs) and not summary.failed, summary
 
 
@@ -160,6 +164,9 @@ def main() -> None:
             "poolcli-processes": lambda out: poolcli_processes(src, out, args.jobs),
             "poolcli-cli": lambda out: poolcli_cli(src, out, args.jobs),
         }
+        if torch.cuda.is_available():
+            variants["poolcli-cuda"] = lambda out: poolcli_batch(src, out, args.jobs, device="cuda", batch_size=16)
+            variants["poolcli-cuda-b1"] = lambda out: poolcli_batch(src, out, args.jobs, device="cuda")
         chosen = {k: v for k, v in variants.items() if not args.only or k in args.only}
         times: dict[str, list[float]] = {name: [] for name in chosen}
         # Interleaved rounds, so a change in the machine's load hits every variant alike.
