@@ -17,6 +17,9 @@ reported), 2x2 max pooling of every image to a PNG of the pooled size:
 * ``poolcli, cuda``: where CUDA exists, pooling on the GPU with 16 same-size
   images stacked per call, and (``cuda-b1``) one image per call.
 
+Each variant's wall-clock rate and CPU time per image (this process and its
+children) are printed; on a shared machine the CPU time is the steadier figure.
+
 Run:  PYTHONPATH=. python benchmarks/batch_bench.py --count 200 --jobs 2 --repeat 3
 """
 
@@ -131,13 +134,29 @@ def poolcli_cli(folder: Path, out: Path, jobs: int) -> None:
     subprocess.run(cmd, check=True)
 
 
-def timed(fn: Callable[[Path], None], scratch: Path) -> float:
+def _cpu_seconds() -> float:
+    """CPU time of this process (all threads) and of its finished children."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(fn: Callable[[Path], None], scratch: Path) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of one run.
+
+    On a shared machine the wall clock moves with everyone else's load; the
+    CPU time a run needs barely does, and bounds its rate on idle cores.
+    """
     out = Path(tempfile.mkdtemp(dir=scratch))
+    cpu = _cpu_seconds()
     start = time.perf_counter()
     fn(out)
     seconds = time.perf_counter() - start
+    cpu = _cpu_seconds() - cpu
     shutil.rmtree(out)
-    return seconds
+    return seconds, cpu
 
 
 def main() -> None:
@@ -169,19 +188,29 @@ def main() -> None:
             variants["poolcli-cuda-b1"] = lambda out: poolcli_batch(src, out, args.jobs, device="cuda")
         chosen = {k: v for k, v in variants.items() if not args.only or k in args.only}
         times: dict[str, list[float]] = {name: [] for name in chosen}
+        cpus: dict[str, list[float]] = {name: [] for name in chosen}
         # Interleaved rounds, so a change in the machine's load hits every variant alike.
         for _ in range(args.repeat):
             for name, fn in chosen.items():
-                times[name].append(timed(fn, scratch))
+                wall, cpu = timed(fn, scratch)
+                times[name].append(wall)
+                cpus[name].append(cpu)
         rates: dict[str, float] = {}
+        cpu_ms: dict[str, float] = {}
         for name, ts in times.items():
             rates[name] = args.count / statistics.median(ts)
+            cpu_ms[name] = statistics.median(cpus[name]) / args.count * 1000
             runs = ", ".join(f"{args.count / t:.1f}" for t in ts)
-            print(f"{name:<24} {rates[name]:7.1f} img/s  (median of {args.repeat}: {runs})")
+            print(
+                f"{name:<24} {rates[name]:7.1f} img/s  {cpu_ms[name]:6.1f} CPU ms/img  (img/s of {args.repeat} rounds: {runs})"
+            )
         if "poolcli" in rates:
             for base in ("floor", "serial"):
                 if base in rates:
-                    print(f"poolcli / {base:<8} {rates['poolcli'] / rates[base]:.2f}x")
+                    print(
+                        f"poolcli / {base:<8} {rates['poolcli'] / rates[base]:.2f}x img/s, "
+                        f"{cpu_ms[base] / cpu_ms['poolcli']:.2f}x by CPU time per image"
+                    )
 
 
 if __name__ == "__main__":

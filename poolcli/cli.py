@@ -209,6 +209,9 @@ def cli(debug: bool) -> None:
     """
 
 
+INPUTS_HELP = "Inputs are files, folders (-r descends) and glob patterns; '-' reads standard input."
+
+
 def _pool_command(op: str, summary: str, example: str) -> click.Command:
     @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
     @pooling_options(op)
@@ -224,14 +227,13 @@ def _pool_command(op: str, summary: str, example: str) -> click.Command:
 
         return _run(inputs, lambda device: pooling_operation(spec, device), **kw)
 
-    command.__doc__ = f"{summary}\n\n\b\nExample:\n  {example}"
+    command.__doc__ = f"{summary}\n\n{INPUTS_HELP}\n\n\b\nExample:\n  {example}"
     return cli.command(op, context_settings=CONTEXT)(command)
 
 
 _pool_command(
     "max",
-    "Max pooling: each output pixel is the brightest in its window.\n\n"
-    "Inputs are files, folders (-r descends) and glob patterns; '-' reads standard input.",
+    "Max pooling: each output pixel is the brightest in its window.",
     "poolcli max photos/ -r -k 2 -o small/",
 )
 _pool_command(
@@ -257,6 +259,8 @@ _pool_command(
 @batch_options
 def adaptive_cmd(inputs: tuple[str, ...], size: tuple[int | None, int | None], reduce: str, **kw: Any) -> int:
     """Adaptive pooling to any output size (PyTorch's adaptive_*_pool2d).
+
+    Inputs are files, folders (-r descends) and glob patterns; '-' reads standard input.
 
     \b
     Example:
