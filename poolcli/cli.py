@@ -235,9 +235,11 @@ def input_options(f: Callable) -> Callable:
 def output_options(f: Callable) -> Callable:
     """Where results go and what happens to existing files."""
     return _apply_options([
-        click.option("-o", "--output", default=None, metavar="FILE|DIR/",
-                     help="Output file, or folder (existing, or ending in '/'). [default: beside the input, as <stem>.<op>-k<K>-s<S>.<ext>]"),
-        click.option("--format", "fmt", default=None, metavar="EXT", help="Output format (png, jpg, tif, webp, ...). [default: the input's]"),
+        click.option("-o", "--output", default=None, metavar="FILE|DIR/|-",
+                     help="Output file, folder (existing, or ending in '/'; it mirrors input folders' trees), or '-' for "
+                          "standard output. [default: beside the input, as <stem>.<op>-k<K>-s<S>.<ext>]"),
+        click.option("--format", "fmt", default=None, metavar="EXT",
+                     help="Output format (png, jpg, tif, webp, ...). [default: the input's; PNG on standard output]"),
         click.option("--overwrite", is_flag=True, help="Replace existing outputs (otherwise they are skipped, and a single named output is an error)."),
         click.option("--depth", type=click.Choice(["8", "16"]), default=None, callback=lambda c, p, v: v and int(v),
                      help="Convert samples to 8 or 16 bits for the output (uint16 -> 8: round(x/257); float 0..1 -> round(x*255))."),
@@ -299,6 +301,24 @@ def _figure_request(kw: dict[str, Any]) -> Any:
     return FigureRequest(where, style, not no_output)
 
 
+def batch_options(f: Callable) -> Callable:
+    """Many inputs: finding them, running them in parallel, and the record of a run."""
+    return _apply_options([
+        click.option("-r", "--recursive", is_flag=True, help="Descend into subfolders of input folders."),
+        click.option("--follow-links", is_flag=True,
+                     help="Descend into symbolic links to folders (each folder once, so loops end)."),
+        click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+                     help="Images processed at once (worker threads).  [default: the number of CPU cores]"),
+        click.option("--batch-size", type=click.IntRange(min=1), default=None, metavar="N",
+                     help="Images of one size pooled as one (N, C, H, W) tensor.  [default: 16 on CUDA, 1 on the CPU]"),
+        click.option("--on-collision", type=click.Choice(["rename", "refuse"]), default="rename", show_default=True,
+                     help="When two inputs would write one output (a.jpg, a.png -> a.<op>.png): keep each "
+                          "source's extension in the name (a.jpg.<op>.png), or stop before any work."),
+        click.option("--report", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                     help="Write one JSON line per input: input, output, status, error, shapes, milliseconds."),
+    ])(f)  # fmt: skip
+
+
 # --- the commands ---------------------------------------------------------------------------------
 
 
@@ -317,12 +337,16 @@ def cli(debug: bool) -> None:
     """
 
 
+INPUTS_HELP = "Inputs are files, folders (-r descends) and glob patterns; '-' reads standard input."
+
+
 def _pool_command(op: str, summary: str, example: str) -> click.Command:
     @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
     @pooling_options(op)
     @input_options
     @output_options
     @figure_options(with_compare=True)
+    @batch_options
     def command(inputs: tuple[str, ...], **kw: Any) -> int:
         spec = PoolSpec.make(
             op, kw.pop("kernel"), kw.pop("stride"), kw.pop("padding"), kw.pop("dilation"), kw.pop("ceil_mode"),
@@ -333,12 +357,14 @@ def _pool_command(op: str, summary: str, example: str) -> click.Command:
         figure = _figure_request(kw)
         return _run(inputs, lambda device: pooling_operation(spec, device), figure=figure, **kw)
 
-    command.__doc__ = f"{summary}\n\n\b\nExample:\n  {example}"
+    command.__doc__ = f"{summary}\n\n{INPUTS_HELP}\n\n\b\nExample:\n  {example}"
     return cli.command(op, context_settings=CONTEXT)(command)
 
 
 _pool_command(
-    "max", "Max pooling: each output pixel is the brightest in its window.", "poolcli max photo.jpg -k 2 -s 2"
+    "max",
+    "Max pooling: each output pixel is the brightest in its window.",
+    "poolcli max photos/ -r -k 2 -o small/",
 )
 _pool_command(
     "avg",
@@ -361,8 +387,11 @@ _pool_command(
 @input_options
 @output_options
 @figure_options(with_compare=True)
+@batch_options
 def adaptive_cmd(inputs: tuple[str, ...], size: tuple[int | None, int | None], reduce: str, **kw: Any) -> int:
     """Adaptive pooling to any output size (PyTorch's adaptive_*_pool2d).
+
+    Inputs are files, folders (-r descends) and glob patterns; '-' reads standard input.
 
     \b
     Example:
@@ -389,6 +418,7 @@ def adaptive_cmd(inputs: tuple[str, ...], size: tuple[int | None, int | None], r
 @input_options
 @output_options
 @figure_options(with_compare=False)
+@batch_options
 def compare_cmd(inputs: tuple[str, ...], ops: tuple[str, ...], kernels: tuple | None, diff: bool, **kw: Any) -> int:
     """One figure per image: the original next to each pooling, on the same scale.
 
@@ -401,9 +431,11 @@ def compare_cmd(inputs: tuple[str, ...], ops: tuple[str, ...], kernels: tuple | 
       poolcli compare photo.jpg --ops max,avg,min --kernels 2,4,8 -o grid.png
       poolcli compare sample_images/pattern8x8.png --annotate --diff
     """
+    from . import batch
     from .errors import OutputPathError
-    from .paths import plan_comparison
-    from .pipeline import FileOptions, compare_file, comparison, shape_text
+    from .paths import check_figure_path
+    from .pipeline import FileOptions, compare_file, comparison
+    from .report import Reporter
     from .tensor import resolve_device
 
     style = _figure_style(kw)
@@ -414,31 +446,25 @@ def compare_cmd(inputs: tuple[str, ...], ops: tuple[str, ...], kernels: tuple | 
     output, fmt = kw["output"], kw["fmt"]
     if fmt is not None and fmt.lower().lstrip(".") != "png":
         raise OutputPathError(f"figures are written as PNG; drop --format {fmt}")
-    sources = _expand(inputs)
-    if len(sources) > 1 and output is not None and not (output.endswith("/") or Path(output).is_dir()):
-        raise OutputPathError("several inputs need an output folder (end it with '/')", path=output)
-    jobs = [plan_comparison(s, output) for s in sources]
+    unused = [name for name in ("depth", "flatten", "background", "batch_size") if kw.get(name)]
+    if unused:
+        flags = ", ".join("--" + name.replace("_", "-") for name in unused)
+        raise click.UsageError(f"{flags}: for pooled images and batches of tensors, not for figures")
+    to_file = output is not None and not (output.endswith("/") or Path(output).is_dir())
+    if to_file:
+        check_figure_path(output)
+    work = batch.plan(inputs, "compare", output=output, fmt=None if to_file else "png", recursive=kw["recursive"],
+                      follow_links=kw["follow_links"], on_collision=kw["on_collision"])  # fmt: skip
     opts = FileOptions(
         "gray" if kw["gray"] else kw["color"], kw["ignore_orientation"], kw["overwrite"], kw["dry_run"],
         max_pixels=kw["max_pixels"], strict=kw["strict"], allow_truncated=kw["allow_truncated"],
     )  # fmt: skip
-    single = len(jobs) == 1 and len(inputs) == 1 and Path(inputs[0]).is_file()
-    failed = 0
-    for job in jobs:
-        result = compare_file(job, plan, style, opts)
-        if not kw["quiet"]:
-            _report_warnings(None, result.warnings)
-        if result.status == "failed" or (single and result.status == "skipped"):
-            report_error(result.error or "failed")
-            failed += 1
-        elif result.status == "skipped":
-            if not kw["quiet"]:
-                click.echo(f"poolcli: skipped: {result.error}", err=True)
-        elif not kw["quiet"]:
-            verb = "would write" if result.status == "planned" else "wrote"
-            click.echo(f"{job.source} -> {job.target} ({verb}; {shape_text(result.in_shape)}, "
-                       f"{plan.panel_count} panels: original, {', '.join(ops)}{', differences' if diff else ''})")  # fmt: skip
-    return EXIT_FAILED if failed else EXIT_OK
+    label = f"{plan.panel_count} panels: original, {', '.join(ops)}{', differences' if diff else ''}"
+    reporter = Reporter(sys.stdout, sys.stderr, quiet=kw["quiet"], single=work.single, label=label, report=kw["report"])
+    summary = batch.run(
+        work, None, opts, reporter, jobs=kw["jobs"], step=lambda job: compare_file(job, plan, style, opts)
+    )
+    return EXIT_FAILED if summary.failed else EXIT_OK
 
 
 @cli.command("global", context_settings=CONTEXT)
@@ -461,6 +487,10 @@ def global_cmd(inputs: tuple[str, ...], reduce: str, as_json: bool, color: str, 
     dev = resolve_device(device)
     failed = 0
     for source in _expand(inputs):
+        if isinstance(source, str):
+            report_error(source)
+            failed += 1
+            continue
         try:
             loaded = load_image(source, "gray" if gray else color, ignore_orientation=ignore_orientation, **read)  # type: ignore[arg-type]
             _report_warnings(source, loaded.warnings)
@@ -510,6 +540,10 @@ def info_cmd(inputs: tuple[str, ...], kernel: Any, stride: Any, padding: Any, di
             specs[op] = exc
     failed = 0
     for source in _expand(inputs):
+        if isinstance(source, str):
+            report_error(source)
+            failed += 1
+            continue
         try:
             loaded = load_image(source, color, **read)  # type: ignore[arg-type]
             _report_warnings(source, loaded.warnings)
@@ -553,60 +587,34 @@ def info_cmd(inputs: tuple[str, ...], kernel: Any, stride: Any, padding: Any, di
 
 def _run(inputs: tuple[str, ...], make_op: Callable[[str], Any], *, output: str | None, fmt: str | None,
          overwrite: bool, dry_run: bool, quiet: bool, color: str, gray: bool, ignore_orientation: bool,
-         device: str, figure: Any = None, **file_options: Any) -> int:  # fmt: skip
-    """Plan every job (usage errors before any work), then process them."""
-    from .errors import OutputPathError
-    from .paths import plan_figure, plan_single
-    from .pipeline import FileOptions, process, shape_text
+         device: str, recursive: bool, follow_links: bool, jobs: int | None, batch_size: int | None,
+         on_collision: str, report: str | None, figure: Any = None, **file_options: Any) -> int:  # fmt: skip
+    """Plan every job (usage errors before any work), then run them."""
+    from . import batch
+    from .pipeline import FileOptions
+    from .report import Reporter
     from .tensor import resolve_device
 
     dev = str(resolve_device(device))
     op = make_op(dev)
-    sources = _expand(inputs)
-    if len(sources) > 1 and output is not None and not (output.endswith("/") or Path(output).is_dir()):
-        raise OutputPathError("several inputs need an output folder (end it with '/')", path=output)
-    jobs = [plan_single(s, op.tag, output, fmt) for s in sources]
-    if figure is not None:
-        where = figure.where
-        if len(sources) > 1 and where and not (where.endswith("/") or Path(where).is_dir()):
-            raise OutputPathError("several inputs need a figure folder (end it with '/')", path=where)
-        jobs = [plan_figure(job, where) for job in jobs]
-    opts = FileOptions("gray" if gray else color, ignore_orientation, overwrite, dry_run, figure, **file_options)  # type: ignore[arg-type]
-    single = len(jobs) == 1 and len(inputs) == 1 and Path(inputs[0]).is_file()
-    failed = 0
-    for job in jobs:
-        result = process(job, op, opts)
-        if not quiet:
-            _report_warnings(None, result.warnings)
-        if result.status == "failed" or (single and result.status == "skipped"):
-            report_error(result.error or "failed")
-            failed += 1
-        elif result.status == "skipped":
-            if not quiet:
-                click.echo(f"poolcli: skipped: {result.error}", err=True)
-        elif not quiet:
-            verb = "would write" if result.status == "planned" else "wrote"
-            if figure is None or figure.write_output:
-                click.echo(
-                    f"{job.source} -> {job.target} ({verb}; {shape_text(result.in_shape)} -> {shape_text(result.out_shape)}, {op.label})"
-                )
-            if "figure" in result.extra:
-                click.echo(f"{job.source} -> {result.extra['figure']} ({verb}; figure: original | {op.label})")
-    return EXIT_FAILED if failed else EXIT_OK
+    work = batch.plan(inputs, op.tag, output=output, fmt=fmt, recursive=recursive, follow_links=follow_links,
+                      on_collision=on_collision, figure=None if figure is None else figure.where)  # type: ignore[arg-type]  # fmt: skip
+    opts = FileOptions("gray" if gray else color, ignore_orientation, overwrite, dry_run, figure,  # type: ignore[arg-type]
+                       stdin=sys.stdin.buffer, stdout=sys.stdout.buffer,
+                       stdout_format=work.stdout_format, **file_options)  # fmt: skip
+    reporter = Reporter(sys.stderr if work.to_stdout else sys.stdout, sys.stderr, quiet=quiet,
+                        single=work.single, label=op.label, report=report,
+                        output_lines=figure is None or figure.write_output)  # fmt: skip
+    size = batch_size or (16 if dev.startswith("cuda") else 1)
+    summary = batch.run(work, op, opts, reporter, jobs=jobs, batch_size=size)
+    return EXIT_FAILED if summary.failed else EXIT_OK
 
 
-def _expand(inputs: tuple[str, ...]) -> list[Path]:
-    """Files as given; folders listed (image extensions, sorted)."""
-    from .paths import IMAGE_EXTENSIONS
+def _expand(inputs: tuple[str, ...]) -> list[Path | str]:
+    """The files to read, or for an input that failed before reading, its error message."""
+    from .batch import discover
 
-    out: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            out.extend(sorted(c for c in p.iterdir() if c.is_file() and c.suffix.lower() in IMAGE_EXTENSIONS))
-        else:
-            out.append(p)
-    return out
+    return [s.path if s.error is None else f"{s.path}: {s.error}" for s in discover(inputs)]
 
 
 def _report_warnings(source: Path | None, warnings: Any) -> None:

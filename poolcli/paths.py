@@ -40,6 +40,9 @@ IMAGE_EXTENSIONS = frozenset(
 #: The suffix every temporary file poolcli writes ends with.
 TEMP_SUFFIX = ".poolcli-tmp"
 
+#: ``-`` as an input is standard input; as a job's target, standard output.
+STDIO = Path("-")
+
 
 @dataclass(frozen=True)
 class Job:

@@ -3,54 +3,64 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import numpy as np
 
 from . import image_io
-from .errors import OutputExistsError, ParameterError, PoolcliError
+from .errors import ImageReadError, OutputExistsError, ParameterError, PoolcliError, WriteError
 from .figures import FigureStyle, Panel, difference_panel, original_panel, result_panel, write_figure
 from .params import COMPARE_OPS, DEFAULT_COMPARE_OPS, PairLike, PoolSpec
-from .paths import Job
+from .paths import STDIO, Job
 from .pooling import adaptive_pool, pool
 from .sniff import DEFAULT_MAX_PIXELS
+
+if TYPE_CHECKING:
+    import torch
 
 Status = Literal["written", "skipped", "failed", "planned"]
 
 
 @dataclass(frozen=True)
 class Operation:
-    """An image-in, image-out step with the tag its output files carry."""
+    """An image-in, image-out step with the tag its output files carry.
+
+    ``apply_tensor``, when given, does the same to an (N, C, H, W) tensor on
+    ``device``, so images of one size can be pooled in one call
+    (:func:`process_group`).
+    """
 
     tag: str
     label: str
     apply: Callable[[np.ndarray], np.ndarray]
     output_shape: Callable[[tuple[int, int]], tuple[int, int]]
+    device: str = "cpu"
+    apply_tensor: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 def pooling_operation(spec: PoolSpec, device: str) -> Operation:
     """Max/avg/min pooling with ``spec`` on ``device``."""
+    knobs = {
+        "kernel": spec.kernel,
+        "stride": spec.stride,
+        "padding": spec.padding,
+        "dilation": spec.dilation,
+        "ceil_mode": spec.ceil_mode,
+        "count_include_pad": spec.count_include_pad,
+        "divisor": spec.divisor,
+    }
     return Operation(
         tag=spec.tag(),
         label=spec.describe(),
-        apply=lambda img: pool(
-            img,
-            spec.op,
-            spec.kernel,
-            spec.stride,
-            spec.padding,
-            spec.dilation,
-            spec.ceil_mode,
-            spec.count_include_pad,
-            spec.divisor,
-            device=device,
-        ),
+        apply=lambda img: pool(img, spec.op, device=device, **knobs),
         output_shape=lambda hw: spec.output_size(*hw),
+        device=device,
+        apply_tensor=lambda t: pool(t, spec.op, **knobs),
     )
 
 
@@ -62,6 +72,8 @@ def adaptive_operation(size: tuple[int | None, int | None], reduce: str, device:
         label=f"adaptive {reduce} → {text}",
         apply=lambda img: adaptive_pool(img, size, reduce, device=device),
         output_shape=lambda hw: (size[0] or hw[0], size[1] or hw[1]),
+        device=device,
+        apply_tensor=lambda t: adaptive_pool(t, size, reduce),
     )
 
 
@@ -86,6 +98,11 @@ class FileOptions:
     depth: int | None = None
     flatten: bool = False
     background: tuple[int, int, int] | None = None
+    #: Where a job whose source or target is ``paths.STDIO`` reads or writes.
+    stdin: BinaryIO | None = None
+    stdout: BinaryIO | None = None
+    #: The encoding for a target of ``paths.STDIO`` (an extension with the dot).
+    stdout_format: str = ".png"
 
     def write_options(self) -> dict:
         """The keyword arguments :func:`poolcli.image_io.write_image` takes (a background implies flattening)."""
@@ -127,63 +144,145 @@ def process(job: Job, op: Operation, opts: FileOptions) -> Result:
     """Run one job; never raises a :class:`PoolcliError`, it is recorded in the result."""
     result = Result(job.source, job.target, "failed")
     with _recorded(result):
-        image = _load(job.source, opts, result)
-        # pooling keeps dtype and channels: a format that cannot hold them is refused before the work
-        image_io.check_output(job.target, image, **opts.write_options())
+        image = _load(job, opts, result)
+        _check_output(job, image, opts)
         if opts.dry_run:
             result.out_shape = op.output_shape(image.shape[:2]) + image.shape[2:]
-            result.status = "planned"
+            if opts.figure is not None and job.figure is not None:
+                result.extra["figure"] = job.figure
         else:
-            request = opts.figure
-            figure = job.figure if request is not None else None
-            write_output = request is None or request.write_output
-            for target in ([job.target] if write_output else []) + ([figure] if figure else []):
-                if not opts.overwrite and target.exists():
-                    raise OutputExistsError("exists (use --overwrite to replace it)", path=target)
-            out = op.apply(image)
-            result.out_shape = out.shape
-            if write_output:
-                image_io.write_image(job.target, out, overwrite=opts.overwrite, **opts.write_options())
-            if figure is not None and request is not None:
-                # an adaptive label ends in its size ("adaptive avg → 64x48"); the panel title says it already
-                grid = [[original_panel(image), result_panel(out, op.label.partition(" → ")[0])]]
-                write_figure(figure, grid, _titled(request.style, job.source), overwrite=opts.overwrite)
-            result.status = "written"
-        if opts.figure is not None and job.figure is not None:
-            result.extra["figure"] = job.figure
+            _save(job, image, op.apply(image), op, opts, result)
     return result
 
 
-def _load(source: Path, opts: FileOptions, result: Result) -> np.ndarray:
-    """Read ``source`` as ``opts`` say, noting its warnings and shape in ``result``."""
-    loaded = image_io.load_image(
-        source,
-        opts.color,
-        ignore_orientation=opts.ignore_orientation,
-        max_pixels=opts.max_pixels,
-        strict=opts.strict,
-        allow_truncated=opts.allow_truncated,
-    )
-    result.warnings = [f"{source}: {w}" for w in loaded.warnings]
-    result.in_shape, result.dtype = loaded.image.shape, loaded.image.dtype.name
-    return loaded.image
+def process_group(jobs: Sequence[Job], op: Operation, opts: FileOptions) -> list[Result]:
+    """Run several jobs, pooling images of one shape and dtype in one (N, C, H, W) call.
+
+    The results, pixels included, are those of :func:`process` on each job;
+    this only spares a GPU from being fed one image at a time. Without
+    ``op.apply_tensor`` (or in a dry run) it is :func:`process` per job.
+    Each result's ``ms`` is its own reading and writing plus its share of
+    the group's pooling.
+    """
+    if op.apply_tensor is None or opts.dry_run:
+        return [process(job, op, opts) for job in jobs]
+    from .tensor import stack_images, unstack_images
+
+    results = [Result(job.source, job.target, "failed") for job in jobs]
+    groups: dict[tuple, list[tuple[int, np.ndarray]]] = {}
+    for i, job in enumerate(jobs):
+        with _recorded(results[i]):
+            image = _load(job, opts, results[i])
+            _check_output(job, image, opts)
+            groups.setdefault((image.shape, image.dtype.str), []).append((i, image))
+    for members in groups.values():
+        start = time.perf_counter()
+        try:
+            stacked = stack_images([image for _, image in members], op.device)
+            outs = unstack_images(op.apply_tensor(stacked), members[0][1].ndim)
+        except PoolcliError as exc:
+            for i, _ in members:
+                _note_error(exc, results[i])
+            continue
+        share = (time.perf_counter() - start) * 1000 / len(members)
+        for (i, image), out in zip(members, outs):
+            with _recorded(results[i]):
+                _save(jobs[i], image, out, op, opts, results[i])
+            results[i].ms += share
+    return results
+
+
+def _targets(job: Job, opts: FileOptions) -> list[Path]:
+    """The files this job writes: the output (unless ``--no-output``) and any figure."""
+    request = opts.figure
+    targets = [] if request is not None and not request.write_output else [job.target]
+    if request is not None and job.figure is not None:
+        targets.append(job.figure)
+    return [t for t in targets if t != STDIO]
+
+
+def _load(job: Job, opts: FileOptions, result: Result, targets: Sequence[Path] | None = None) -> np.ndarray:
+    """Read the job's image as ``opts`` say, noting warnings and shape in ``result``.
+
+    Existing targets are checked first, so re-running a batch skips what is
+    done without decoding it; a dry run marks the result planned.
+    """
+    if not opts.dry_run and not opts.overwrite:
+        for target in _targets(job, opts) if targets is None else targets:
+            if target.exists():
+                raise OutputExistsError("exists (use --overwrite to replace it)", path=target)
+    read = {
+        "ignore_orientation": opts.ignore_orientation,
+        "max_pixels": opts.max_pixels,
+        "strict": opts.strict,
+        "allow_truncated": opts.allow_truncated,
+    }
+    if job.source == STDIO:
+        if opts.stdin is None:
+            raise ImageReadError("no standard input to read from", path="-")
+        loaded = image_io.load_image_bytes(opts.stdin.read(), opts.color, name="-", **read)
+    else:
+        loaded = image_io.load_image(job.source, opts.color, **read)
+    image = loaded.image
+    result.warnings = [f"{job.source}: {w}" for w in loaded.warnings]
+    result.in_shape, result.dtype = image.shape, image.dtype.name
+    if opts.dry_run:
+        result.status = "planned"
+    return image
+
+
+def _check_output(job: Job, image: np.ndarray, opts: FileOptions) -> None:
+    """Refuse, before the work, an output format that cannot hold the pooled image.
+
+    Pooling keeps dtype and channels, so the input decides.
+    """
+    if job.target != STDIO and (opts.figure is None or opts.figure.write_output):
+        image_io.check_output(job.target, image, **opts.write_options())
+
+
+def _save(job: Job, image: np.ndarray, out: np.ndarray, op: Operation, opts: FileOptions, result: Result) -> None:
+    """Write the pooled image (atomically, or to stdout) and any comparison figure."""
+    result.out_shape = out.shape
+    request = opts.figure
+    if job.target == STDIO:
+        data = image_io.encode_image("-" + opts.stdout_format, image_io.prepare_output(out, **opts.write_options()))
+        if opts.stdout is None:
+            raise WriteError("no standard output to write to", path="-")
+        try:
+            opts.stdout.write(data)
+            opts.stdout.flush()
+        except OSError as exc:
+            raise WriteError(f"write failed: {exc.strerror or exc}", path="-") from None
+    elif request is None or request.write_output:
+        image_io.write_image(job.target, out, overwrite=opts.overwrite, **opts.write_options())
+    if request is not None and job.figure is not None:
+        # an adaptive label ends in its size ("adaptive avg → 64x48"); the panel title says it already
+        grid = [[original_panel(image), result_panel(out, op.label.partition(" → ")[0])]]
+        write_figure(job.figure, grid, _titled(request.style, job.source), overwrite=opts.overwrite)
+        result.extra["figure"] = job.figure
+    result.status = "written"
+
+
+def _note_error(exc: PoolcliError, result: Result) -> None:
+    if isinstance(exc, OutputExistsError):
+        result.status, result.error, result.exists = "skipped", str(exc), True
+        return
+    if exc.path is None:
+        exc.path = str(result.source)
+    result.status, result.error = "failed", str(exc)
+    result.extra["exception"] = exc
 
 
 @contextmanager
 def _recorded(result: Result) -> Iterator[None]:
-    """Turn a :class:`PoolcliError` into the result's status, and time the work."""
+    """Turn a :class:`PoolcliError` into the result's status, and add the time spent."""
     start = time.perf_counter()
     try:
         yield
-    except OutputExistsError as exc:
-        result.status, result.error, result.exists = "skipped", str(exc), True
     except PoolcliError as exc:
-        if exc.path is None:
-            exc.path = str(result.source)
-        result.status, result.error = "failed", str(exc)
-        result.extra["exception"] = exc
+        _note_error(exc, result)
     finally:
-        result.ms = (time.perf_counter() - start) * 1000
+        result.ms += (time.perf_counter() - start) * 1000
 
 
 def shape_text(shape: tuple[int, ...] | None) -> str:
@@ -316,14 +415,11 @@ def compare_file(job: Job, plan: Comparison, style: FigureStyle, opts: FileOptio
     """
     result = Result(job.source, job.target, "failed")
     with _recorded(result):
-        image = _load(job.source, opts, result)
+        image = _load(job, opts, result, targets=[job.target])
         if opts.dry_run:
             for column in plan.columns:
                 column.size.output_size(*image.shape[:2])  # a kernel too large fails here, as it would for real
-            result.status = "planned"
         else:
-            if not opts.overwrite and job.target.exists():
-                raise OutputExistsError("exists (use --overwrite to replace it)", path=job.target)
             grid = comparison_grid(image, plan)
             result.extra["panels"] = sum(p is not None for row in grid for p in row)
             write_figure(job.target, grid, _titled(style, job.source), overwrite=opts.overwrite)

@@ -105,3 +105,27 @@ def to_image(tensor: torch.Tensor, ndim: int) -> np.ndarray:
         t = t.cpu()
     out = np.ascontiguousarray(t.numpy())
     return out[:, :, 0] if ndim == 2 else out
+
+
+def stack_images(images: list[np.ndarray], device: torch.device | str) -> torch.Tensor:
+    """Images of one shape and dtype as one (N, C, H, W) tensor on ``device``.
+
+    Stacked on the host first, so a GPU gets one copy per batch rather than
+    one per image.
+    """
+    import torch
+
+    for image in images:
+        check_image(image)
+    if len({(im.shape, im.dtype.str) for im in images}) != 1:
+        raise ImageShapeError(f"images to stack differ in shape or dtype: {sorted({str(im.shape) for im in images})}")
+    hwc = np.stack([im[:, :, None] if im.ndim == 2 else im for im in images])
+    t = torch.from_numpy(hwc).permute(0, 3, 1, 2)
+    dev = torch.device(device)
+    return t if dev.type == "cpu" else t.to(dev)
+
+
+def unstack_images(tensor: torch.Tensor, ndim: int) -> list[np.ndarray]:
+    """An (N, C, H, W) tensor back as N host images, each as :func:`to_image` gives."""
+    host = tensor.cpu() if tensor.device.type != "cpu" else tensor
+    return [to_image(host[i : i + 1], ndim) for i in range(host.shape[0])]

@@ -1,0 +1,217 @@
+"""Batch throughput: poolcli over a folder of 1080p JPEGs, against a serial loop and the I/O floor.
+
+Generates ``--count`` 1920x1080 JPEGs (smooth colour fields plus noise, so
+they compress like photos), then times, each ``--repeat`` times (median
+reported), 2x2 max pooling of every image to a PNG of the pooled size:
+
+* ``serial torch loop``: cv2.imread -> uint8 to float32 NCHW -> F.max_pool2d ->
+  uint8 -> cv2.imwrite, one image after another (the obvious script).
+* ``I/O floor``: read bytes, cv2.imdecode, take every other pixel, cv2.imencode
+  PNG, write, on ``--jobs`` threads: what any tool must at least do.
+* ``poolcli``: ``batch.plan`` + ``batch.run`` with ``--jobs`` worker threads
+  (the code behind ``poolcli max DIR -k 2 --format png -o OUT/ -j N``).
+* ``poolcli, torch threads default``: the same, without setting torch to one
+  intra-op thread per worker.
+* ``poolcli, processes``: ``pipeline.process`` on a process pool of ``--jobs``.
+* ``poolcli CLI``: the installed command in a subprocess, start-up included.
+* ``poolcli, cuda``: where CUDA exists, pooling on the GPU with 16 same-size
+  images stacked per call, and (``cuda-b1``) one image per call.
+
+Each variant's wall-clock rate and CPU time per image (this process and its
+children) are printed; on a shared machine the CPU time is the steadier figure.
+
+Run:  PYTHONPATH=. python benchmarks/batch_bench.py --count 200 --jobs 2 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+
+def make_images(folder: Path, count: int, size: tuple[int, int] = (1080, 1920)) -> list[Path]:
+    rng = np.random.default_rng(7)
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    paths = []
+    for i in range(count):
+        a, b, c = rng.uniform(3, 15, 3)
+        base = np.stack([(xx / a + i) % 256, (yy / b) % 256, ((xx + yy) / c) % 256], -1).astype(np.uint8)
+        noisy = cv2.add(base, rng.integers(0, 24, base.shape, dtype=np.uint8))
+        path = folder / f"img{i:04d}.jpg"
+        cv2.imwrite(str(path), noisy, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        paths.append(path)
+    return paths
+
+
+def serial_torch_loop(paths: list[Path], out: Path) -> None:
+    import torch.nn.functional as F
+
+    for p in paths:
+        img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+        x = torch.from_numpy(img).permute(2, 0, 1).unsqueeze(0).float()
+        y = F.max_pool2d(x, 2).squeeze(0).permute(1, 2, 0).to(torch.uint8).numpy()
+        cv2.imwrite(str(out / (p.stem + ".png")), y)
+
+
+def _floor_one(p: Path, out: Path) -> None:
+    img = cv2.imdecode(np.frombuffer(p.read_bytes(), np.uint8), cv2.IMREAD_UNCHANGED)
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(img[::2, ::2]))
+    assert ok
+    (out / (p.stem + ".png")).write_bytes(buf.tobytes())
+
+
+def io_floor(paths: list[Path], out: Path, jobs: int) -> None:
+    with ThreadPoolExecutor(jobs) as pool:
+        list(pool.map(lambda p: _floor_one(p, out), paths))
+
+
+def poolcli_batch(
+    folder: Path, out: Path, jobs: int, torch_one_thread: bool = True, device: str = "cpu", batch_size: int = 1
+) -> None:
+    from poolcli import batch
+    from poolcli.params import PoolSpec
+    from poolcli.pipeline import FileOptions, pooling_operation
+
+    op = pooling_operation(PoolSpec.make("max", 2), device)
+    work = batch.plan([str(folder)], op.tag, output=f"{out}/", fmt="png")
+    reporter = batch.Reporter(io.StringIO(), io.StringIO(), quiet=True)
+    patch = contextlib.nullcontext()
+    if not torch_one_thread:
+        patch = _patched(batch, "_torch_threads", lambda jobs, device: contextlib.nullcontext())
+    with patch:
+        summary = batch.run(work, op, FileOptions(), reporter, jobs=jobs, batch_size=batch_size)
+    assert summary.written == len(work.jobs) and not summary.failed, summary
+
+
+@contextlib.contextmanager
+def _patched(obj: object, name: str, value: object):
+    before = getattr(obj, name)
+    setattr(obj, name, value)
+    try:
+        yield
+    finally:
+        setattr(obj, name, before)
+
+
+def _process_chunk(jobs: list) -> int:
+    from poolcli.params import PoolSpec
+    from poolcli.pipeline import FileOptions, pooling_operation, process
+
+    torch.set_num_threads(1)
+    op = pooling_operation(PoolSpec.make("max", 2), "cpu")
+    return sum(process(job, op, FileOptions()).status == "written" for job in jobs)
+
+
+def poolcli_processes(folder: Path, out: Path, jobs: int) -> None:
+    from poolcli import batch
+    from poolcli.params import PoolSpec
+
+    work = batch.plan([str(folder)], PoolSpec.make("max", 2).tag(), output=f"{out}/", fmt="png")
+    chunks = [work.jobs[i : i + 8] for i in range(0, len(work.jobs), 8)]
+    with ProcessPoolExecutor(jobs) as pool:
+        assert sum(pool.map(_process_chunk, chunks)) == len(work.jobs)
+
+
+def poolcli_cli(folder: Path, out: Path, jobs: int) -> None:
+    exe = Path(sys.executable).with_name("poolcli")
+    cmd = [str(exe), "max", str(folder), "-k", "2", "--format", "png", "-o", f"{out}/", "-j", str(jobs), "-q"]
+    subprocess.run(cmd, check=True)
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process (all threads) and of its finished children."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(fn: Callable[[Path], None], scratch: Path) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of one run.
+
+    On a shared machine the wall clock moves with everyone else's load; the
+    CPU time a run needs barely does, and bounds its rate on idle cores.
+    """
+    out = Path(tempfile.mkdtemp(dir=scratch))
+    cpu = _cpu_seconds()
+    start = time.perf_counter()
+    fn(out)
+    seconds = time.perf_counter() - start
+    cpu = _cpu_seconds() - cpu
+    shutil.rmtree(out)
+    return seconds, cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", nargs="*", default=None, help="run only these (serial, floor, poolcli, ...)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="poolcli-batch-bench-") as tmp:
+        scratch = Path(tmp)
+        src = scratch / "in"
+        src.mkdir()
+        t0 = time.perf_counter()
+        paths = make_images(src, args.count)
+        print(f"{args.count} JPEGs 1920x1080 generated in {time.perf_counter() - t0:.1f} s; "
+              f"jobs={args.jobs}, cores={os.cpu_count()}, torch {torch.__version__}, OpenCV {cv2.__version__}")  # fmt: skip
+        variants: dict[str, Callable[[Path], None]] = {
+            "serial": lambda out: serial_torch_loop(paths, out),
+            "floor": lambda out: io_floor(paths, out, args.jobs),
+            "poolcli": lambda out: poolcli_batch(src, out, args.jobs),
+            "poolcli-torch-default": lambda out: poolcli_batch(src, out, args.jobs, torch_one_thread=False),
+            "poolcli-processes": lambda out: poolcli_processes(src, out, args.jobs),
+            "poolcli-cli": lambda out: poolcli_cli(src, out, args.jobs),
+        }
+        if torch.cuda.is_available():
+            variants["poolcli-cuda"] = lambda out: poolcli_batch(src, out, args.jobs, device="cuda", batch_size=16)
+            variants["poolcli-cuda-b1"] = lambda out: poolcli_batch(src, out, args.jobs, device="cuda")
+        chosen = {k: v for k, v in variants.items() if not args.only or k in args.only}
+        times: dict[str, list[float]] = {name: [] for name in chosen}
+        cpus: dict[str, list[float]] = {name: [] for name in chosen}
+        # Interleaved rounds, so a change in the machine's load hits every variant alike.
+        for _ in range(args.repeat):
+            for name, fn in chosen.items():
+                wall, cpu = timed(fn, scratch)
+                times[name].append(wall)
+                cpus[name].append(cpu)
+        rates: dict[str, float] = {}
+        cpu_ms: dict[str, float] = {}
+        for name, ts in times.items():
+            rates[name] = args.count / statistics.median(ts)
+            cpu_ms[name] = statistics.median(cpus[name]) / args.count * 1000
+            runs = ", ".join(f"{args.count / t:.1f}" for t in ts)
+            print(
+                f"{name:<24} {rates[name]:7.1f} img/s  {cpu_ms[name]:6.1f} CPU ms/img  (img/s of {args.repeat} rounds: {runs})"
+            )
+        if "poolcli" in rates:
+            for base in ("floor", "serial"):
+                if base in rates:
+                    print(
+                        f"poolcli / {base:<8} {rates['poolcli'] / rates[base]:.2f}x img/s, "
+                        f"{cpu_ms[base] / cpu_ms['poolcli']:.2f}x by CPU time per image"
+                    )
+
+
+if __name__ == "__main__":
+    main()
