@@ -415,7 +415,7 @@ def test_12_any_decoder_exception_is_reported_and_the_batch_continues(invoke, tm
         return real(buf, flags)
 
     monkeypatch.setattr(cv2, "imdecode", flaky)
-    result = invoke("max", first, second, "-o", f"{tmp_path}/out/", "--device", "cpu", "-q")
+    result = invoke("max", first, second, "-o", f"{tmp_path}/out/", "--device", "cpu", "-q", "-j", "1")
     assert result.exit_code == 1
     assert result.stderr == f"poolcli: error: {first}: {reason}\n"
     assert outputs(tmp_path / "out") == ["b.max-k2-s2.png"]
