@@ -19,6 +19,7 @@ exactly:
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
 import numpy as np
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     import torch
 
 ImageOrTensor = Union[np.ndarray, "torch.Tensor"]
+_Divisor = Union[int, tuple["torch.Tensor", "torch.Tensor"]]
 REDUCES: tuple[str, ...] = ("avg", "max", "min")
 
 
@@ -149,33 +151,25 @@ def global_pool(image: ImageOrTensor, reduce: str = "avg", device: str | torch.d
 # --- tensor level ------------------------------------------------------------------
 
 
-def pool_tensor(x: torch.Tensor, spec: PoolSpec) -> torch.Tensor:
-    """Pool an (N, C, H, W) tensor with a validated :class:`PoolSpec`."""
-    import torch
+def pool_tensor(x: torch.Tensor, spec: PoolSpec, *, band_rows: int | None = None) -> torch.Tensor:
+    """Pool an (N, C, H, W) tensor with a validated :class:`PoolSpec`.
 
+    The output keeps the input's memory format (channels-last stays
+    channels-last). On the CPU it is computed in bands of ``band_rows`` output
+    rows (chosen from the image width when None), so the intermediate rows
+    stay in cache and peak memory stays near input plus output; the band size
+    never changes the result.
+    """
     rows, cols = spec.plan(x.shape[2], x.shape[3])
-    if spec.op in ("max", "min"):
-        y, undo = _ordered(x)
-        fill = _extreme(y.dtype, lowest=spec.op == "max")
-        combine = torch.maximum if spec.op == "max" else torch.minimum
-        y = _reduce_axis(y, 2, rows, fill, combine)
-        y = _reduce_axis(y, 3, cols, fill, combine)
-        return undo(y)
-    acc = _sum_dtype(x.dtype, spec.kernel[0] * spec.kernel[1])
-    sums = _reduce_axis(x, 2, rows, 0, torch.add, acc)
-    sums = _reduce_axis(sums, 3, cols, 0, torch.add, acc)
-    if spec.divisor is not None:
-        div: torch.Tensor | int = spec.divisor
-    else:
-        ch = _window_counts(rows, spec.count_include_pad)
-        cw = _window_counts(cols, spec.count_include_pad)
-        if len(set(ch)) == 1 and len(set(cw)) == 1:
-            div = ch[0] * cw[0]
-        else:
-            th = torch.tensor(ch, dtype=acc, device=x.device)
-            tw = torch.tensor(cw, dtype=acc, device=x.device)
-            div = th[:, None] * tw[None, :]
-    return _divide(sums, div, x.dtype)
+    red = _Reduction.make(spec, x)
+    out = _empty(x, (x.shape[0], x.shape[1], rows.out, cols.out), x.dtype, red.layout)
+    step = band_rows or _band_rows(x, rows, cols, red)
+    scratch = _Scratch.make(x, rows, cols, red, min(step, rows.out))
+    div = _divisor(x, rows, cols, red) if spec.op == "avg" else 1
+    for start in range(0, rows.out, step):
+        stop = min(start + step, rows.out)
+        _pool_band(x, rows, cols, red, scratch, div, start, stop, out[:, :, start:stop])
+    return out
 
 
 def adaptive_pool_tensor(x: torch.Tensor, size: tuple[int | None, int | None], reduce: str) -> torch.Tensor:
@@ -263,83 +257,218 @@ def _extreme(dtype: torch.dtype, lowest: bool) -> float | int:
     return info.min if lowest else info.max
 
 
-def _sum_dtype(dtype: torch.dtype, taps: int) -> torch.dtype:
-    """The narrowest dtype that holds a sum of ``taps`` values exactly."""
+# --- banded separable pooling -------------------------------------------------------
+
+#: Bytes of intermediate rows per band on the CPU: small enough to stay in the
+#: L2 cache, large enough that the per-op overhead is noise (benchmarks/README.md).
+BAND_BYTES = 1 << 19
+
+
+@dataclass(frozen=True)
+class _Reduction:
+    """What one pooling op computes in, and how it lays out its scratch.
+
+    ``band`` is the dtype input rows are read in: the image's own, except
+    uint16, which torch cannot compare or add on the CPU (flipped to an
+    order-keeping int16 for max and min, widened to int32 for avg). ``work``
+    is the dtype taps are combined in: ``band`` for max and min, an exact
+    integer sum (float64 for floats) for avg.
+    """
+
+    spec: PoolSpec
+    band: torch.dtype
+    work: torch.dtype
+    fill: float | int
+    layout: torch.memory_format
+    per_channel: bool
+
+    @classmethod
+    def make(cls, spec: PoolSpec, x: torch.Tensor) -> _Reduction:
+        import torch
+
+        channels_last = x.shape[1] > 1 and x.stride(1) == 1
+        layout = torch.channels_last if channels_last else torch.contiguous_format
+        # A channels-last column pass would run torch's inner loop over just C
+        # values; one strided op per channel runs it along the row instead.
+        per_channel = channels_last and x.device.type == "cpu"
+        if spec.op == "avg":
+            # Input rows are widened once, so every add is same-dtype and vectorised.
+            taps = spec.kernel[0] * spec.kernel[1]
+            work = _sum_dtype(x.dtype, taps, spec.divisor or taps)
+            return cls(spec, work, work, 0, layout, per_channel)
+        band = torch.int16 if x.dtype == torch.uint16 else x.dtype
+        return cls(spec, band, band, _extreme(band, lowest=spec.op == "max"), layout, per_channel)
+
+    def combine(self, dst: torch.Tensor, taps: list[torch.Tensor], split: bool = False) -> None:
+        """Write the reduction of ``taps`` (views of one shape, in ``work``) into ``dst``.
+
+        With ``split`` each channel is reduced by its own ops (see ``per_channel``).
+        """
+        import torch
+
+        if split and self.per_channel:
+            for c in range(dst.shape[1]):
+                self.combine(dst[:, c], [t[:, c] for t in taps])
+            return
+        if len(taps) == 1:
+            dst.copy_(taps[0])
+            return
+        fn = {"max": torch.maximum, "min": torch.minimum, "avg": torch.add}[self.spec.op]
+        fn(taps[0], taps[1], out=dst)
+        for t in taps[2:]:
+            fn(dst, t, out=dst)
+
+
+def _sum_dtype(dtype: torch.dtype, taps: int, divisor: int) -> torch.dtype:
+    """The narrowest dtype that holds ``2 * sum + divisor`` of ``taps`` values exactly."""
     import torch
 
     if dtype.is_floating_point:
         return torch.float64
-    bound = {torch.uint8: 255, torch.int8: 128, torch.uint16: 65535, torch.int16: 32768}.get(dtype)
-    if bound is not None and bound * taps < 2**31:
-        return torch.int32
-    return torch.int64
+    bound = {torch.uint8: 255, torch.int8: 128, torch.uint16: 65535, torch.int16: 32768}.get(dtype, 2**31)
+    need = 2 * bound * taps + divisor
+    if need < 2**15:
+        return torch.int16
+    return torch.int32 if need < 2**31 else torch.int64
 
 
-def _padded(x: torch.Tensor, dim: int, before: int, after: int, fill: float | int) -> torch.Tensor:
-    """``x`` with ``before``/``after`` cells of ``fill`` added along ``dim``."""
+def _empty(x: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype, layout: torch.memory_format) -> torch.Tensor:
     import torch
 
-    if before == 0 and after == 0:
-        return x
-    shape = list(x.shape)
-    shape[dim] += before + after
-    fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
-    out = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=fmt)
-    if before:
-        out.narrow(dim, 0, before).fill_(fill)
-    if after:
-        out.narrow(dim, before + x.shape[dim], after).fill_(fill)
-    out.narrow(dim, before, x.shape[dim]).copy_(x)
-    return out
+    return torch.empty(shape, dtype=dtype, device=x.device, memory_format=layout)
 
 
-def _taps(x: torch.Tensor, dim: int, plan: AxisPlan, fill: float | int) -> list[torch.Tensor]:
-    """The ``kernel`` strided views along ``dim`` whose reduction is the pooled axis.
+def _band_rows(x: torch.Tensor, rows: AxisPlan, cols: AxisPlan, red: _Reduction) -> int:
+    """Output rows per band: all of them on a GPU, about ``BAND_BYTES`` of work rows on the CPU."""
+    if x.device.type != "cpu":
+        return rows.out
+    width = cols.before + x.shape[3] + _after(cols, x.shape[3])
+    per_row = x.shape[0] * x.shape[1] * width * red.work.itemsize
+    return max(1, BAND_BYTES // per_row)
 
-    View ``j`` holds, at output position ``i``, the cell ``i*s - before + j*d``.
+
+def _after(plan: AxisPlan, length: int) -> int:
+    """Cells of padding (and ceil-mode overhang) the last window needs past the input."""
+    return max(0, plan.span - plan.before - length)
+
+
+@dataclass
+class _Scratch:
+    """Buffers reused by every band of one call (None where not needed).
+
+    ``band``: input rows converted to ``red.band`` with padding rows filled.
+    ``rows``: the row pass, with the column padding filled once. ``sums``:
+    the column sums of an average.
     """
-    n = x.shape[dim]
-    after = max(0, plan.span - plan.before - n)
-    xp = _padded(x, dim, plan.before, after, fill)
-    index: list[slice] = [slice(None)] * x.dim()
+
+    band: torch.Tensor | None
+    rows: torch.Tensor | None
+    sums: torch.Tensor | None
+
+    @classmethod
+    def make(cls, x: torch.Tensor, rows: AxisPlan, cols: AxisPlan, red: _Reduction, step: int) -> _Scratch:
+        n, c, h, w = x.shape
+        band = None
+        if red.band != x.dtype or rows.before or _after(rows, h):
+            span = (step - 1) * rows.stride + rows.effective
+            band = _empty(x, (n, c, span, w), red.band, red.layout)
+        rows_buf = None
+        after = _after(cols, w)
+        if rows.kernel > 1 or cols.before or after:
+            rows_buf = _empty(x, (n, c, step, cols.before + w + after), red.work, red.layout)
+            rows_buf[..., : cols.before].fill_(red.fill)
+            rows_buf[..., cols.before + w :].fill_(red.fill)
+        sums = _empty(x, (n, c, step, cols.out), red.work, red.layout) if red.spec.op == "avg" else None
+        return cls(band, rows_buf, sums)
+
+
+def _pool_band(
+    x: torch.Tensor,
+    rows: AxisPlan,
+    cols: AxisPlan,
+    red: _Reduction,
+    scratch: _Scratch,
+    div: _Divisor,
+    start: int,
+    stop: int,
+    out: torch.Tensor,
+) -> None:
+    """Pool output rows ``start:stop`` into ``out`` (their slice of the output)."""
+    n = stop - start
+    band = _band_input(x, start * rows.stride - rows.before, (n - 1) * rows.stride + rows.effective, red, scratch)
+    row_taps = _taps(band, 2, n, rows)
+    if scratch.rows is None:
+        pooled = row_taps[0]  # one tap, no column padding: the row pass is a view
+    else:
+        pooled = scratch.rows[:, :, :n]
+        red.combine(pooled.narrow(3, cols.before, x.shape[3]), row_taps)
+    col_taps = _taps(pooled, 3, cols.out, cols)
+    if red.spec.op == "avg":
+        assert scratch.sums is not None
+        sums = scratch.sums[:, :, :n]
+        red.combine(sums, col_taps, split=True)
+        band_div = div if isinstance(div, int) else div[0][start:stop] * div[1]
+        _divide_into(sums, band_div, out, clamp=red.spec.divisor is not None)
+    elif out.dtype == red.work:
+        red.combine(out, col_taps, split=True)
+    else:  # uint16 through its flipped int16 twin, in place
+        flipped = out.view(red.work)
+        red.combine(flipped, col_taps, split=True)
+        flipped.bitwise_xor_(-32768)
+
+
+def _band_input(x: torch.Tensor, first: int, span: int, red: _Reduction, scratch: _Scratch) -> torch.Tensor:
+    """Input rows ``first:first+span`` in ``red.band``; rows outside the image hold ``red.fill``.
+
+    A view of ``x`` when nothing needs converting or filling.
+    """
+    import torch
+
+    lo, hi = max(first, 0), min(first + span, x.shape[2])
+    src = x[:, :, lo:hi]
+    if scratch.band is None or (red.band == x.dtype and lo == first and hi == first + span):
+        return src
+    band = scratch.band[:, :, :span]
+    top = lo - first
+    band[:, :, :top].fill_(red.fill)
+    band[:, :, top + hi - lo :].fill_(red.fill)
+    inside = band[:, :, top : top + hi - lo]
+    if red.band == torch.int16 and x.dtype == torch.uint16:
+        torch.bitwise_xor(src.view(torch.int16), -32768, out=inside)
+    else:
+        inside.copy_(src)
+    return band
+
+
+def _taps(x: torch.Tensor, dim: int, count: int, plan: AxisPlan) -> list[torch.Tensor]:
+    """The ``plan.kernel`` strided views along ``dim`` whose reduction gives ``count`` windows.
+
+    ``x`` starts at the first window's first cell; view ``j`` holds, at
+    position ``i``, the cell ``i * stride + j * dilation``.
+    """
     views = []
     for j in range(plan.kernel):
+        index: list[slice] = [slice(None)] * x.dim()
         start = j * plan.dilation
-        index[dim] = slice(start, start + (plan.out - 1) * plan.stride + 1, plan.stride)
-        views.append(xp[tuple(index)])
+        index[dim] = slice(start, start + (count - 1) * plan.stride + 1, plan.stride)
+        views.append(x[tuple(index)])
     return views
 
 
-def _reduce_axis(
-    x: torch.Tensor,
-    dim: int,
-    plan: AxisPlan,
-    fill: float | int,
-    combine: Callable[..., torch.Tensor],
-    acc_dtype: torch.dtype | None = None,
-) -> torch.Tensor:
-    """Reduce the windows of ``plan`` along ``dim`` with ``combine``.
-
-    With ``acc_dtype`` the taps are summed in that dtype (for averages).
-    """
-    views = _taps(x, dim, plan, fill)
-    if acc_dtype is not None:
-        acc = views[0].to(acc_dtype, copy=True)
-        for v in views[1:]:
-            acc.add_(v.to(acc_dtype) if v.dtype != acc_dtype and not _adds_directly(v.dtype) else v)
-        return acc
-    if len(views) == 1:
-        return views[0]
-    acc = combine(views[0], views[1])
-    for v in views[2:]:
-        combine(acc, v, out=acc)
-    return acc
-
-
-def _adds_directly(dtype: torch.dtype) -> bool:
+def _divisor(x: torch.Tensor, rows: AxisPlan, cols: AxisPlan, red: _Reduction) -> _Divisor:
+    """PyTorch's divisor: one int, or per-row and per-column window counts to multiply."""
     import torch
 
-    return dtype in (torch.uint8, torch.int8, torch.int16, torch.int32)
+    spec = red.spec
+    if spec.divisor is not None:
+        return spec.divisor
+    ch = _window_counts(rows, spec.count_include_pad)
+    cw = _window_counts(cols, spec.count_include_pad)
+    if len(set(ch)) == 1 and len(set(cw)) == 1:
+        return ch[0] * cw[0]
+    th = torch.tensor(ch, dtype=red.work, device=x.device)
+    tw = torch.tensor(cw, dtype=red.work, device=x.device)
+    return th[:, None], tw[None, :]
 
 
 def _window_counts(plan: AxisPlan, include_pad: bool) -> list[int]:
@@ -355,19 +484,42 @@ def _window_counts(plan: AxisPlan, include_pad: bool) -> list[int]:
     return counts
 
 
-def _divide(sums: torch.Tensor, div: torch.Tensor | int, dtype: torch.dtype) -> torch.Tensor:
-    """``sums / div`` as ``dtype``; integers rounded half to even, then clipped."""
+def _divide_into(sums: torch.Tensor, div: torch.Tensor | int, out: torch.Tensor, clamp: bool) -> None:
+    """Write ``sums / div`` into ``out``; integers rounded half to even. ``sums`` is overwritten.
+
+    ``clamp`` clips integers to ``out``'s range (needed only with a divisor
+    smaller than the window).
+    """
     import torch
 
-    if dtype.is_floating_point:
-        return (sums / div).to(dtype)
-    q = torch.div(sums, div, rounding_mode="floor")
-    twice_rest = (sums - q * div) * 2
-    q += (twice_rest > div) | ((twice_rest == div) & (q % 2 == 1))
-    if dtype == torch.uint16:
-        return q.clamp_(0, 65535).to(torch.int32).to(torch.uint16)
-    info = torch.iinfo(dtype)
-    return q.clamp_(info.min, info.max).to(dtype)
+    if out.dtype.is_floating_point:
+        out.copy_(sums.div_(div))
+        return
+    if isinstance(div, int) and div & (div - 1) == 0:
+        shift = div.bit_length() - 1
+        if shift:
+            # floor((s + div/2 - 1 + parity of floor(s / div)) / div): ties go to the even quotient
+            sums.add_(torch.bitwise_right_shift(sums, shift).bitwise_and_(1)).add_(div // 2 - 1)
+            sums.bitwise_right_shift_(shift)
+    else:
+        # q = floor((2s + div) / 2div) rounds half up; a tie (exact) with an odd q goes down
+        twice = sums.mul_(2).add_(div)
+        q = torch.div(twice, div * 2, rounding_mode="floor")
+        tie = twice == q * (div * 2)
+        sums = q.sub_(tie.logical_and_(q.bitwise_and(1).bool()).to(q.dtype))
+    if clamp:
+        info = torch.iinfo(torch.int32 if out.dtype == torch.uint16 else out.dtype)
+        sums.clamp_(0 if out.dtype == torch.uint16 else info.min, 65535 if out.dtype == torch.uint16 else info.max)
+    out.copy_(sums)
+
+
+def _divide(sums: torch.Tensor, div: torch.Tensor | int, dtype: torch.dtype) -> torch.Tensor:
+    """``sums / div`` as a new tensor of ``dtype``; integers rounded half to even, then clipped."""
+    import torch
+
+    out = torch.empty(sums.shape, dtype=dtype, device=sums.device)
+    _divide_into(sums.clone(), div, out, clamp=True)
+    return out
 
 
 def _adaptive_axis(
