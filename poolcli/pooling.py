@@ -18,6 +18,7 @@ exactly:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
@@ -162,7 +163,7 @@ def pool_tensor(x: torch.Tensor, spec: PoolSpec, *, band_rows: int | None = None
     """
     rows, cols = spec.plan(x.shape[2], x.shape[3])
     red = _Reduction.make(spec, x)
-    out = _empty(x, (x.shape[0], x.shape[1], rows.out, cols.out), x.dtype, red.layout)
+    (out,) = _empty(x, red.layout, ((x.shape[0], x.shape[1], rows.out, cols.out), x.dtype))
     step = band_rows or _band_rows(x, rows, cols, red)
     scratch = _Scratch.make(x, rows, cols, red, min(step, rows.out))
     div = _divisor(x, rows, cols, red) if spec.op == "avg" else 1
@@ -261,7 +262,7 @@ def _extreme(dtype: torch.dtype, lowest: bool) -> float | int:
 
 #: Bytes of intermediate rows per band on the CPU: small enough to stay in the
 #: L2 cache, large enough that the per-op overhead is noise (benchmarks/README.md).
-BAND_BYTES = 1 << 19
+BAND_BYTES = 1 << 21
 
 
 @dataclass(frozen=True)
@@ -332,10 +333,32 @@ def _sum_dtype(dtype: torch.dtype, taps: int, divisor: int) -> torch.dtype:
     return torch.int32 if need < 2**31 else torch.int64
 
 
-def _empty(x: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype, layout: torch.memory_format) -> torch.Tensor:
+def _empty(
+    x: torch.Tensor, layout: torch.memory_format, *wants: tuple[tuple[int, ...], torch.dtype]
+) -> list[torch.Tensor]:
+    """Uninitialised (N, C, H, W) tensors of the given shapes and dtypes on ``x``'s device.
+
+    On the CPU they are carved from one NumPy buffer: NumPy's allocator hands
+    back the memory the last call freed (and asks for huge pages for big
+    arrays), where torch maps fresh 4 KiB pages on every call, and faulting
+    those in cost more than the pooling itself (benchmarks/README.md).
+    """
     import torch
 
-    return torch.empty(shape, dtype=dtype, device=x.device, memory_format=layout)
+    if x.device.type != "cpu":
+        return [torch.empty(shape, dtype=dtype, device=x.device, memory_format=layout) for shape, dtype in wants]
+    sizes = [math.prod(shape) * dtype.itemsize for shape, dtype in wants]
+    arena = np.empty(sum(-(-size // 64) * 64 for size in sizes), np.uint8)
+    tensors, offset = [], 0
+    for (shape, dtype), size in zip(wants, sizes):
+        flat = torch.from_numpy(arena[offset : offset + size]).view(dtype)
+        offset += -(-size // 64) * 64
+        if layout == torch.channels_last:
+            n, c, h, w = shape
+            tensors.append(flat.view(n, h, w, c).permute(0, 3, 1, 2))
+        else:
+            tensors.append(flat.view(shape))
+    return tensors
 
 
 def _band_rows(x: torch.Tensor, rows: AxisPlan, cols: AxisPlan, red: _Reduction) -> int:
@@ -358,28 +381,34 @@ class _Scratch:
 
     ``band``: input rows converted to ``red.band`` with padding rows filled.
     ``rows``: the row pass, with the column padding filled once. ``sums``:
-    the column sums of an average.
+    the column sums of an average; ``quotient``: their float quotient (see
+    :func:`_divide_into`).
     """
 
     band: torch.Tensor | None
     rows: torch.Tensor | None
     sums: torch.Tensor | None
+    quotient: torch.Tensor | None
 
     @classmethod
     def make(cls, x: torch.Tensor, rows: AxisPlan, cols: AxisPlan, red: _Reduction, step: int) -> _Scratch:
         n, c, h, w = x.shape
-        band = None
-        if red.band != x.dtype or rows.before or _after(rows, h):
-            span = (step - 1) * rows.stride + rows.effective
-            band = _empty(x, (n, c, span, w), red.band, red.layout)
-        rows_buf = None
         after = _after(cols, w)
+        wants: dict[str, tuple[tuple[int, ...], torch.dtype]] = {}
+        if red.band != x.dtype or rows.before or _after(rows, h):
+            wants["band"] = ((n, c, (step - 1) * rows.stride + rows.effective, w), red.band)
         if rows.kernel > 1 or cols.before or after:
-            rows_buf = _empty(x, (n, c, step, cols.before + w + after), red.work, red.layout)
-            rows_buf[..., : cols.before].fill_(red.fill)
-            rows_buf[..., cols.before + w :].fill_(red.fill)
-        sums = _empty(x, (n, c, step, cols.out), red.work, red.layout) if red.spec.op == "avg" else None
-        return cls(band, rows_buf, sums)
+            wants["rows"] = ((n, c, step, cols.before + w + after), red.work)
+        if red.spec.op == "avg":
+            wants["sums"] = ((n, c, step, cols.out), red.work)
+            exact = _exact_quotient_dtype(x.dtype, rows.kernel * cols.kernel, red.spec.divisor)
+            if exact is not None:
+                wants["quotient"] = ((n, c, step, cols.out), exact)
+        made = dict(zip(wants, _empty(x, red.layout, *wants.values())))
+        if "rows" in made:
+            made["rows"][..., : cols.before].fill_(red.fill)
+            made["rows"][..., cols.before + w :].fill_(red.fill)
+        return cls(made.get("band"), made.get("rows"), made.get("sums"), made.get("quotient"))
 
 
 def _pool_band(
@@ -408,7 +437,8 @@ def _pool_band(
         sums = scratch.sums[:, :, :n]
         red.combine(sums, col_taps, split=True)
         band_div = div if isinstance(div, int) else div[0][start:stop] * div[1]
-        _divide_into(sums, band_div, out, clamp=red.spec.divisor is not None)
+        quotient = None if scratch.quotient is None else scratch.quotient[:, :, :n]
+        _divide_into(sums, band_div, out, clamp=red.spec.divisor is not None, quotient=quotient)
     elif out.dtype == red.work:
         red.combine(out, col_taps, split=True)
     else:  # uint16 through its flipped int16 twin, in place
@@ -484,33 +514,53 @@ def _window_counts(plan: AxisPlan, include_pad: bool) -> list[int]:
     return counts
 
 
-def _divide_into(sums: torch.Tensor, div: torch.Tensor | int, out: torch.Tensor, clamp: bool) -> None:
+def _divide_into(
+    sums: torch.Tensor, div: torch.Tensor | int, out: torch.Tensor, clamp: bool, quotient: torch.Tensor | None = None
+) -> None:
     """Write ``sums / div`` into ``out``; integers rounded half to even. ``sums`` is overwritten.
 
-    ``clamp`` clips integers to ``out``'s range (needed only with a divisor
-    smaller than the window).
+    With ``quotient`` (a float buffer shaped like ``sums``, from
+    :func:`_exact_quotient_dtype`) integers are divided in floating point and
+    rounded with ``torch.round`` (half to even). That is exact: a quotient
+    that is not a tie lies at least ``1 / (2 * div)`` from the nearest half,
+    more than the division's rounding error while ``|sum|`` stays below
+    2**23 (float32) or 2**52 (float64), and a tie is computed exactly.
+    Without it, integer arithmetic (several times slower; torch's integer
+    division is not vectorised). ``clamp`` clips to ``out``'s range, needed
+    only with a divisor smaller than the window.
     """
     import torch
 
     if out.dtype.is_floating_point:
         out.copy_(sums.div_(div))
         return
-    if isinstance(div, int) and div & (div - 1) == 0:
-        shift = div.bit_length() - 1
-        if shift:
-            # floor((s + div/2 - 1 + parity of floor(s / div)) / div): ties go to the even quotient
-            sums.add_(torch.bitwise_right_shift(sums, shift).bitwise_and_(1)).add_(div // 2 - 1)
-            sums.bitwise_right_shift_(shift)
+    if quotient is not None:
+        quotient.copy_(sums).div_(div).round_()
+        sums.copy_(quotient)  # float -> int16/int32 is vectorised, float -> uint8 is not
     else:
-        # q = floor((2s + div) / 2div) rounds half up; a tie (exact) with an odd q goes down
         twice = sums.mul_(2).add_(div)
-        q = torch.div(twice, div * 2, rounding_mode="floor")
+        q = torch.div(twice, div * 2, rounding_mode="floor")  # rounds half up ...
         tie = twice == q * (div * 2)
-        sums = q.sub_(tie.logical_and_(q.bitwise_and(1).bool()).to(q.dtype))
+        sums = q.sub_(tie.logical_and_(q.bitwise_and(1).bool()).to(q.dtype))  # ... and an odd tie down
     if clamp:
-        info = torch.iinfo(torch.int32 if out.dtype == torch.uint16 else out.dtype)
-        sums.clamp_(0 if out.dtype == torch.uint16 else info.min, 65535 if out.dtype == torch.uint16 else info.max)
+        info = torch.iinfo(out.dtype)
+        sums.clamp_(info.min, info.max)
     out.copy_(sums)
+
+
+def _exact_quotient_dtype(dtype: torch.dtype, taps: int, divisor: int | None) -> torch.dtype | None:
+    """The float dtype in which sums of ``taps`` values divide exactly (see :func:`_divide_into`)."""
+    import torch
+
+    if dtype.is_floating_point:
+        return None
+    largest = max(abs(torch.iinfo(dtype).min), torch.iinfo(dtype).max) * taps
+    d = max(divisor or taps, taps)
+    if largest < 2**23 and d < 2**23:
+        return torch.float32
+    if largest < 2**52 and d < 2**52:
+        return torch.float64
+    return None
 
 
 def _divide(sums: torch.Tensor, div: torch.Tensor | int, dtype: torch.dtype) -> torch.Tensor:
