@@ -535,17 +535,31 @@ def _divide_into(
         out.copy_(sums.div_(div))
         return
     if quotient is not None:
-        quotient.copy_(sums).div_(div).round_()
-        sums.copy_(quotient)  # float -> int16/int32 is vectorised, float -> uint8 is not
-    else:
-        twice = sums.mul_(2).add_(div)
-        q = torch.div(twice, div * 2, rounding_mode="floor")  # rounds half up ...
-        tie = twice == q * (div * 2)
-        sums = q.sub_(tie.logical_and_(q.bitwise_and(1).bool()).to(q.dtype))  # ... and an odd tie down
+        quotient.copy_(sums)
+        if isinstance(div, int) and div & (div - 1) == 0:
+            quotient.mul_(1 / div)  # exact for a power of two, and cheaper than dividing
+        else:
+            quotient.div_(div)
+        quotient.round_()
+        if clamp:
+            quotient.clamp_(*_range(out.dtype))
+        # torch has no vectorised float -> uint8 cast; float -> int16 and int16 -> uint8 are fast
+        out.copy_(sums.copy_(quotient) if out.dtype == torch.uint8 else quotient)
+        return
+    twice = sums.mul_(2).add_(div)
+    q = torch.div(twice, div * 2, rounding_mode="floor")  # rounds half up ...
+    tie = twice == q * (div * 2)
+    q.sub_(tie.logical_and_(q.bitwise_and(1).bool()).to(q.dtype))  # ... and an odd tie down
     if clamp:
-        info = torch.iinfo(out.dtype)
-        sums.clamp_(info.min, info.max)
-    out.copy_(sums)
+        q.clamp_(*_range(out.dtype))
+    out.copy_(q)
+
+
+def _range(dtype: torch.dtype) -> tuple[int, int]:
+    import torch
+
+    info = torch.iinfo(dtype)
+    return info.min, info.max
 
 
 def _exact_quotient_dtype(dtype: torch.dtype, taps: int, divisor: int | None) -> torch.dtype | None:

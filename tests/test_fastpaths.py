@@ -115,16 +115,29 @@ def half_even(numerator: int, denominator: int) -> int:
     return round(Fraction(numerator, denominator))  # Python rounds a Fraction half to even
 
 
-@pytest.mark.parametrize("work", [torch.int16, torch.int32, torch.int64])
-@pytest.mark.parametrize("divisor", [1, 2, 3, 4, 5, 6, 8, 9, 12, 16, 25, 64])
-def test_division_rounds_half_to_even(work, divisor):
-    lo = -1000 if work == torch.int16 else -(10**6)
-    sums = torch.arange(lo, -lo, dtype=work)
-    sums = torch.cat([sums, sums[sums % divisor == 0] + divisor // 2]) if divisor % 2 == 0 else sums
-    out = torch.empty(sums.shape, dtype=torch.int64)
-    pooling._divide_into(sums.clone(), divisor, out, clamp=False)
-    expected = [half_even(int(s), divisor) for s in sums[:: max(1, len(sums) // 5000)]]
-    assert out[:: max(1, len(sums) // 5000)].tolist() == expected
+@pytest.mark.parametrize(
+    ("work", "quotient"),
+    [
+        (torch.int16, None),
+        (torch.int64, None),
+        (torch.int16, torch.float32),
+        (torch.int32, torch.float32),
+        (torch.int32, torch.float64),
+    ],
+)
+@pytest.mark.parametrize("divisor", [1, 2, 3, 4, 5, 6, 8, 9, 12, 16, 25, 64, 1000])
+def test_division_rounds_half_to_even(work, quotient, divisor):
+    """Integer and float division of sums (up to the float32 bound, 2**23) against exact rationals."""
+    limit = 1000 if work == torch.int16 else 2**23 - 1
+    quotients = torch.linspace(-limit // divisor, limit // divisor, 10000, dtype=torch.float64).long().unique()
+    near_ties = quotients[:, None] * divisor + torch.tensor(
+        [-1, 0, 1, divisor // 2 - 1, divisor // 2, divisor // 2 + 1]
+    )
+    sums = near_ties.flatten().clamp(-limit, limit).to(work)
+    out = torch.empty(sums.shape, dtype=torch.int64 if quotient is None else torch.int32)
+    q = None if quotient is None else torch.empty(sums.shape, dtype=quotient)
+    pooling._divide_into(sums.clone(), divisor, out, clamp=False, quotient=q)
+    assert out.tolist() == [half_even(int(v), divisor) for v in sums]
 
 
 def test_every_uint8_window_sum_rounds_half_to_even():
