@@ -64,7 +64,9 @@ def main() -> None:
         return
     mib = 2**20
     print(f"{args.size} {args.dtype}, kernel {args.kernel}, stride {stride}; one fresh process per op")
-    print(f"{'op':<5}{'input':>10}{'output':>10}{'RSS before':>12}{'peak RSS':>10}{'extra':>10}{'peak/input':>12}{'time':>9}")
+    print(
+        f"{'op':<5}{'input':>10}{'output':>10}{'RSS before':>12}{'peak RSS':>10}{'extra':>10}{'peak/input':>12}{'time':>9}"
+    )
     for op in args.ops.split(","):
         cmd = [sys.executable, __file__, "--size", args.size, "--dtype", args.dtype, "--kernel", str(args.kernel)]
         cmd += ["--stride", str(stride), "--child", op]

@@ -260,9 +260,10 @@ def _extreme(dtype: torch.dtype, lowest: bool) -> float | int:
 
 # --- banded separable pooling -------------------------------------------------------
 
-#: Bytes of intermediate rows per band on the CPU: small enough to stay in the
-#: L2 cache, large enough that the per-op overhead is noise (benchmarks/README.md).
-BAND_BYTES = 1 << 21
+#: Scratch bytes per band on the CPU (all intermediate buffers together): small
+#: enough to stay in the last-level cache, large enough that torch's per-op
+#: overhead and thread wake-ups are noise. Chosen by measurement (benchmarks/README.md).
+BAND_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -362,12 +363,11 @@ def _empty(
 
 
 def _band_rows(x: torch.Tensor, rows: AxisPlan, cols: AxisPlan, red: _Reduction) -> int:
-    """Output rows per band: all of them on a GPU, about ``BAND_BYTES`` of work rows on the CPU."""
+    """Output rows per band: all of them on a GPU, about ``BAND_BYTES`` of scratch on the CPU."""
     if x.device.type != "cpu":
         return rows.out
-    width = cols.before + x.shape[3] + _after(cols, x.shape[3])
-    per_row = x.shape[0] * x.shape[1] * width * red.work.itemsize
-    return max(1, BAND_BYTES // per_row)
+    per_row = _Scratch.nbytes(x, rows, cols, red, 2) - _Scratch.nbytes(x, rows, cols, red, 1)
+    return max(1, BAND_BYTES // max(1, per_row))
 
 
 def _after(plan: AxisPlan, length: int) -> int:
@@ -390,8 +390,11 @@ class _Scratch:
     sums: torch.Tensor | None
     quotient: torch.Tensor | None
 
-    @classmethod
-    def make(cls, x: torch.Tensor, rows: AxisPlan, cols: AxisPlan, red: _Reduction, step: int) -> _Scratch:
+    @staticmethod
+    def wants(
+        x: torch.Tensor, rows: AxisPlan, cols: AxisPlan, red: _Reduction, step: int
+    ) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+        """The shape and dtype of each buffer needed for bands of ``step`` output rows."""
         n, c, h, w = x.shape
         after = _after(cols, w)
         wants: dict[str, tuple[tuple[int, ...], torch.dtype]] = {}
@@ -404,8 +407,18 @@ class _Scratch:
             exact = _exact_quotient_dtype(x.dtype, rows.kernel * cols.kernel, red.spec.divisor)
             if exact is not None:
                 wants["quotient"] = ((n, c, step, cols.out), exact)
+        return wants
+
+    @classmethod
+    def nbytes(cls, x: torch.Tensor, rows: AxisPlan, cols: AxisPlan, red: _Reduction, step: int) -> int:
+        return sum(math.prod(shape) * dtype.itemsize for shape, dtype in cls.wants(x, rows, cols, red, step).values())
+
+    @classmethod
+    def make(cls, x: torch.Tensor, rows: AxisPlan, cols: AxisPlan, red: _Reduction, step: int) -> _Scratch:
+        wants = cls.wants(x, rows, cols, red, step)
         made = dict(zip(wants, _empty(x, red.layout, *wants.values())))
         if "rows" in made:
+            w = x.shape[3]
             made["rows"][..., : cols.before].fill_(red.fill)
             made["rows"][..., cols.before + w :].fill_(red.fill)
         return cls(made.get("band"), made.get("rows"), made.get("sums"), made.get("quotient"))
