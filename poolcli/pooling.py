@@ -292,7 +292,7 @@ class _Reduction:
         layout = torch.channels_last if channels_last else torch.contiguous_format
         # A channels-last column pass would run torch's inner loop over just C
         # values; one strided op per channel runs it along the row instead.
-        per_channel = channels_last and x.device.type == "cpu"
+        per_channel = channels_last and _on_cpu(x)
         if spec.op == "avg":
             # Input rows are widened once, so every add is same-dtype and vectorised.
             taps = spec.kernel[0] * spec.kernel[1]
@@ -321,6 +321,11 @@ class _Reduction:
             fn(dst, t, out=dst)
 
 
+def _on_cpu(x: torch.Tensor) -> bool:
+    """Whether to take the CPU's choices (bands, per-channel ops, NumPy memory); else a GPU's."""
+    return x.device.type == "cpu"
+
+
 def _sum_dtype(dtype: torch.dtype, taps: int, divisor: int) -> torch.dtype:
     """The narrowest dtype that holds ``2 * sum + divisor`` of ``taps`` values exactly."""
     import torch
@@ -346,7 +351,7 @@ def _empty(
     """
     import torch
 
-    if x.device.type != "cpu":
+    if not _on_cpu(x):
         return [torch.empty(shape, dtype=dtype, device=x.device, memory_format=layout) for shape, dtype in wants]
     sizes = [math.prod(shape) * dtype.itemsize for shape, dtype in wants]
     arena = np.empty(sum(-(-size // 64) * 64 for size in sizes), np.uint8)
@@ -364,7 +369,7 @@ def _empty(
 
 def _band_rows(x: torch.Tensor, rows: AxisPlan, cols: AxisPlan, red: _Reduction) -> int:
     """Output rows per band: all of them on a GPU, about ``BAND_BYTES`` of scratch on the CPU."""
-    if x.device.type != "cpu":
+    if not _on_cpu(x):
         return rows.out
     per_row = _Scratch.nbytes(x, rows, cols, red, 2) - _Scratch.nbytes(x, rows, cols, red, 1)
     return max(1, BAND_BYTES // max(1, per_row))

@@ -208,6 +208,22 @@ def test_tensor_layouts(device, dtype, op, layout, rng):
         assert_pooled_equal(out[n].cpu().permute(1, 2, 0).numpy(), expected)
 
 
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pooling_case())
+def test_gpu_choices_run_on_the_cpu(case):
+    """The GPU's choices (one band, no per-channel ops, torch memory) checked here, where CI runs."""
+    image, op, kwargs = case
+    spec = PoolSpec.make(op, **kwargs)
+    cpu = as_image(pooling.pool_tensor(as_tensor(image), spec), image.ndim)
+    original = pooling._on_cpu
+    pooling._on_cpu = lambda x: False
+    try:
+        gpu_like = as_image(pooling.pool_tensor(as_tensor(image), spec), image.ndim)
+    finally:
+        pooling._on_cpu = original
+    np.testing.assert_array_equal(gpu_like, cpu)
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
 @pytest.mark.parametrize("op", ["max", "avg", "min"])
 def test_thread_count_never_changes_the_result(dtype, op, rng):
