@@ -3,17 +3,26 @@
 Every reduction is built from strided views of the input: a k x k window
 reduction is a k-tap reduction over rows followed by one over columns
 (max, min and sum are all separable over a rectangle). That keeps the image
-in its own dtype for max and min, never goes through float for integers,
-works unchanged on CPU and CUDA tensors, and gives PyTorch's results
-exactly:
+in its own dtype for max and min, works unchanged on CPU and CUDA tensors,
+and gives PyTorch's results exactly:
 
 * max / min: the extreme of the real cells under the window; padding is
   filled with the dtype's own lowest (highest) value, so it can never win.
   Min pooling is ``-max_pool2d(-x)`` in PyTorch terms; it is computed
-  directly with ``minimum`` (negating uint8 would wrap).
+  directly with ``minimum`` (negating uint8 would wrap). uint16, which torch
+  cannot compare on the CPU, goes through an order-keeping int16.
 * avg: an exact integer (or float64) sum divided by PyTorch's divisor; for
   integer images the quotient is rounded half to even (``torch.round``), so
   the mean of 2 and 3 is 2 and of 3 and 4 is 4, never truncated.
+
+How it is made fast (figures in benchmarks/README.md): on the CPU the output
+is computed in bands of rows whose scratch stays in cache, so peak memory is
+about input plus output; a channels-last column pass runs one strided op per
+channel (torch's inner loop would otherwise run over just C values); CPU
+buffers come from NumPy, whose allocator reuses memory where torch's faults
+in fresh pages on every call; integer averages are divided in float, which is
+exact for these sums and much faster than torch's integer division. On a GPU
+the whole batch is one band.
 """
 
 from __future__ import annotations
