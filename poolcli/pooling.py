@@ -394,13 +394,15 @@ class _Scratch:
     """Buffers reused by every band of one call (None where not needed).
 
     ``band``: input rows converted to ``red.band`` with padding rows filled.
-    ``rows``: the row pass, with the column padding filled once. ``sums``:
+    ``rows``: the row pass, with the column padding filled once. ``pairs``:
+    neighbouring columns of it combined (see :func:`_column_taps`). ``sums``:
     the column sums of an average; ``quotient``: their float quotient (see
     :func:`_divide_into`).
     """
 
     band: torch.Tensor | None
     rows: torch.Tensor | None
+    pairs: torch.Tensor | None
     sums: torch.Tensor | None
     quotient: torch.Tensor | None
 
@@ -416,6 +418,8 @@ class _Scratch:
             wants["band"] = ((n, c, (step - 1) * rows.stride + rows.effective, w), red.band)
         if rows.kernel > 1 or cols.before or after:
             wants["rows"] = ((n, c, step, cols.before + w + after), red.work)
+        if cols.kernel > 2:
+            wants["pairs"] = ((n, c, step, cols.before + w + after - cols.dilation), red.work)
         if red.spec.op == "avg":
             wants["sums"] = ((n, c, step, cols.out), red.work)
             exact = _exact_quotient_dtype(x.dtype, rows.kernel * cols.kernel, red.spec.divisor)
@@ -435,7 +439,7 @@ class _Scratch:
             w = x.shape[3]
             made["rows"][..., : cols.before].fill_(red.fill)
             made["rows"][..., cols.before + w :].fill_(red.fill)
-        return cls(made.get("band"), made.get("rows"), made.get("sums"), made.get("quotient"))
+        return cls(*(made.get(name) for name in ("band", "rows", "pairs", "sums", "quotient")))
 
 
 def _pool_band(
@@ -458,7 +462,7 @@ def _pool_band(
     else:
         pooled = scratch.rows[:, :, :n]
         red.combine(pooled.narrow(3, cols.before, x.shape[3]), row_taps)
-    col_taps = _taps(pooled, 3, cols.out, cols)
+    col_taps = _column_taps(pooled, cols, red, None if scratch.pairs is None else scratch.pairs[:, :, :n])
     if red.spec.op == "avg":
         assert scratch.sums is not None
         sums = scratch.sums[:, :, :n]
@@ -509,6 +513,27 @@ def _taps(x: torch.Tensor, dim: int, count: int, plan: AxisPlan) -> list[torch.T
         start = j * plan.dilation
         index[dim] = slice(start, start + (count - 1) * plan.stride + 1, plan.stride)
         views.append(x[tuple(index)])
+    return views
+
+
+def _column_taps(x: torch.Tensor, plan: AxisPlan, red: _Reduction, pairs: torch.Tensor | None) -> list[torch.Tensor]:
+    """The strided views along the columns of ``x`` whose reduction gives the pooled columns.
+
+    Each strided op costs several times a contiguous one (no vectorisation),
+    so with ``pairs`` (a buffer one dilation narrower than ``x``) columns
+    ``c`` and ``c + dilation`` are first combined everywhere by one
+    contiguous op; taps ``2u`` and ``2u + 1`` of a window are then one view
+    of the pairs, and a k-tap window needs ``ceil(k / 2)`` strided views
+    instead of ``k``.
+    """
+    if pairs is None:
+        return _taps(x, 3, plan.out, plan)
+    d, s, last = plan.dilation, plan.stride, (plan.out - 1) * plan.stride + 1
+    red.combine(pairs, [x[..., : pairs.shape[3]], x[..., d:]])
+    views = [pairs[..., 2 * u * d : 2 * u * d + last : s] for u in range(plan.kernel // 2)]
+    if plan.kernel % 2:
+        start = (plan.kernel - 1) * d
+        views.append(x[..., start : start + last : s])
     return views
 
 
