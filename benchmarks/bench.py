@@ -192,7 +192,10 @@ def check(got: np.ndarray, want: np.ndarray, op: str) -> str:
     return f"DIFFERS (max |d| = {worst})"
 
 
-def time_methods(image: np.ndarray, methods: dict[str, Method], rounds: int, warmup: int) -> dict[str, float]:
+def time_methods(
+    image: np.ndarray, methods: dict[str, Method], rounds: int, warmup: int
+) -> dict[str, tuple[float, float]]:
+    """Median and best milliseconds of each method, timed in interleaved rounds."""
     for fn in methods.values():
         for _ in range(warmup):
             fn(image)
@@ -202,7 +205,7 @@ def time_methods(image: np.ndarray, methods: dict[str, Method], rounds: int, war
             t0 = time.perf_counter()
             fn(image)
             times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
+    return {name: (statistics.median(ts) * 1e3, min(ts) * 1e3) for name, ts in times.items()}
 
 
 def make_image(shape: tuple[int, ...], dtype: np.dtype, rng: np.random.Generator) -> np.ndarray:
@@ -229,19 +232,19 @@ def run_case(case: Case, image: np.ndarray, rounds: int, warmup: int, slow_round
     ms = time_methods(image, fast_ok, rounds, warmup)
     ms.update(time_methods(image, slow_ok, slow_rounds, 1))
     ours = poolcli.pool(image, case.op, kernel=case.kernel, stride=case.stride)
-    floor, mine = ms["memory floor (np.copyto)"], ms["poolcli.pool"]
+    floor, mine = ms["memory floor (np.copyto)"][0], ms["poolcli.pool"][0]
     lines = [f"{case.label()}"]
     for name in [*fast, *slow]:
         fn = fast_ok.get(name) or slow_ok.get(name)
         if fn is None:
             continue
-        t = ms[name]
+        t, best = ms[name]
         if name.startswith("memory floor") or name == "poolcli.pool":
             verdict, vs = "", ""
         else:
             verdict = check(fn(image), ours, case.op)
             vs = f"{t / mine:8.1f}x"
-        lines.append(f"  {name:<26}{t:9.2f} ms {t / floor:7.1f}x {vs:>9}  {verdict}")
+        lines.append(f"  {name:<26}{t:9.2f} ms {best:9.2f} ms {t / floor:7.1f}x {vs:>9}  {verdict}")
     return lines
 
 
@@ -266,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, OpenCV threads {cv2.getNumThreads()}")
     print(f"median of {rounds} interleaved rounds ({slow_rounds} for PyTorch/NumPy/skimage) after warm-up")
-    print("columns: ms, x memory floor, x poolcli (time / poolcli's time: above 1 means poolcli is faster), check")
+    print("columns: median ms, best ms, median / floor's, median / poolcli's (above 1: poolcli is faster), check")
     rng = np.random.default_rng(0)
     for shape, dtype in sizes:
         image = make_image(shape, dtype, rng)
