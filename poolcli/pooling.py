@@ -3,22 +3,33 @@
 Every reduction is built from strided views of the input: a k x k window
 reduction is a k-tap reduction over rows followed by one over columns
 (max, min and sum are all separable over a rectangle). That keeps the image
-in its own dtype for max and min, never goes through float for integers,
-works unchanged on CPU and CUDA tensors, and gives PyTorch's results
-exactly:
+in its own dtype for max and min, works unchanged on CPU and CUDA tensors,
+and gives PyTorch's results exactly:
 
 * max / min: the extreme of the real cells under the window; padding is
   filled with the dtype's own lowest (highest) value, so it can never win.
   Min pooling is ``-max_pool2d(-x)`` in PyTorch terms; it is computed
-  directly with ``minimum`` (negating uint8 would wrap).
+  directly with ``minimum`` (negating uint8 would wrap). uint16, which torch
+  cannot compare on the CPU, goes through an order-keeping int16.
 * avg: an exact integer (or float64) sum divided by PyTorch's divisor; for
   integer images the quotient is rounded half to even (``torch.round``), so
   the mean of 2 and 3 is 2 and of 3 and 4 is 4, never truncated.
+
+How it is made fast (figures in benchmarks/README.md): on the CPU the output
+is computed in bands of rows whose scratch stays in cache, so peak memory is
+about input plus output; a channels-last column pass runs one strided op per
+channel (torch's inner loop would otherwise run over just C values); CPU
+buffers come from NumPy, whose allocator reuses memory where torch's faults
+in fresh pages on every call; integer averages are divided in float, which is
+exact for these sums and much faster than torch's integer division. On a GPU
+the whole batch is one band.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
 import numpy as np
@@ -31,6 +42,7 @@ if TYPE_CHECKING:
     import torch
 
 ImageOrTensor = Union[np.ndarray, "torch.Tensor"]
+_Divisor = Union[int, tuple["torch.Tensor", "torch.Tensor"]]
 REDUCES: tuple[str, ...] = ("avg", "max", "min")
 
 
@@ -149,33 +161,25 @@ def global_pool(image: ImageOrTensor, reduce: str = "avg", device: str | torch.d
 # --- tensor level ------------------------------------------------------------------
 
 
-def pool_tensor(x: torch.Tensor, spec: PoolSpec) -> torch.Tensor:
-    """Pool an (N, C, H, W) tensor with a validated :class:`PoolSpec`."""
-    import torch
+def pool_tensor(x: torch.Tensor, spec: PoolSpec, *, band_rows: int | None = None) -> torch.Tensor:
+    """Pool an (N, C, H, W) tensor with a validated :class:`PoolSpec`.
 
+    The output keeps the input's memory format (channels-last stays
+    channels-last). On the CPU it is computed in bands of ``band_rows`` output
+    rows (chosen from the image width when None), so the intermediate rows
+    stay in cache and peak memory stays near input plus output; the band size
+    never changes the result.
+    """
     rows, cols = spec.plan(x.shape[2], x.shape[3])
-    if spec.op in ("max", "min"):
-        y, undo = _ordered(x)
-        fill = _extreme(y.dtype, lowest=spec.op == "max")
-        combine = torch.maximum if spec.op == "max" else torch.minimum
-        y = _reduce_axis(y, 2, rows, fill, combine)
-        y = _reduce_axis(y, 3, cols, fill, combine)
-        return undo(y)
-    acc = _sum_dtype(x.dtype, spec.kernel[0] * spec.kernel[1])
-    sums = _reduce_axis(x, 2, rows, 0, torch.add, acc)
-    sums = _reduce_axis(sums, 3, cols, 0, torch.add, acc)
-    if spec.divisor is not None:
-        div: torch.Tensor | int = spec.divisor
-    else:
-        ch = _window_counts(rows, spec.count_include_pad)
-        cw = _window_counts(cols, spec.count_include_pad)
-        if len(set(ch)) == 1 and len(set(cw)) == 1:
-            div = ch[0] * cw[0]
-        else:
-            th = torch.tensor(ch, dtype=acc, device=x.device)
-            tw = torch.tensor(cw, dtype=acc, device=x.device)
-            div = th[:, None] * tw[None, :]
-    return _divide(sums, div, x.dtype)
+    red = _Reduction.make(spec, x)
+    (out,) = _empty(x, red.layout, ((x.shape[0], x.shape[1], rows.out, cols.out), x.dtype))
+    step = band_rows or _band_rows(x, rows, cols, red)
+    scratch = _Scratch.make(x, rows, cols, red, min(step, rows.out))
+    div = _divisor(x, rows, cols, red) if spec.op == "avg" else 1
+    for start in range(0, rows.out, step):
+        stop = min(start + step, rows.out)
+        _pool_band(x, rows, cols, red, scratch, div, start, stop, out[:, :, start:stop])
+    return out
 
 
 def adaptive_pool_tensor(x: torch.Tensor, size: tuple[int | None, int | None], reduce: str) -> torch.Tensor:
@@ -263,83 +267,290 @@ def _extreme(dtype: torch.dtype, lowest: bool) -> float | int:
     return info.min if lowest else info.max
 
 
-def _sum_dtype(dtype: torch.dtype, taps: int) -> torch.dtype:
-    """The narrowest dtype that holds a sum of ``taps`` values exactly."""
+# --- banded separable pooling -------------------------------------------------------
+
+#: Scratch bytes per band on the CPU (all intermediate buffers together): small
+#: enough to stay in the last-level cache, large enough that torch's per-op
+#: overhead and thread wake-ups are noise. Chosen by measurement (benchmarks/README.md).
+BAND_BYTES = 8 << 20
+
+
+@dataclass(frozen=True)
+class _Reduction:
+    """What one pooling op computes in, and how it lays out its scratch.
+
+    ``band`` is the dtype input rows are read in: the image's own, except
+    uint16, which torch cannot compare or add on the CPU (flipped to an
+    order-keeping int16 for max and min, widened to int32 for avg). ``work``
+    is the dtype taps are combined in: ``band`` for max and min, an exact
+    integer sum (float64 for floats) for avg.
+    """
+
+    spec: PoolSpec
+    band: torch.dtype
+    work: torch.dtype
+    fill: float | int
+    layout: torch.memory_format
+    per_channel: bool
+
+    @classmethod
+    def make(cls, spec: PoolSpec, x: torch.Tensor) -> _Reduction:
+        import torch
+
+        channels_last = x.shape[1] > 1 and x.stride(1) == 1
+        layout = torch.channels_last if channels_last else torch.contiguous_format
+        # A channels-last column pass would run torch's inner loop over just C
+        # values; one strided op per channel runs it along the row instead.
+        per_channel = channels_last and _on_cpu(x)
+        if spec.op == "avg":
+            # Input rows are widened once, so every add is same-dtype and vectorised.
+            taps = spec.kernel[0] * spec.kernel[1]
+            work = _sum_dtype(x.dtype, taps, spec.divisor or taps)
+            return cls(spec, work, work, 0, layout, per_channel)
+        band = torch.int16 if x.dtype == torch.uint16 else x.dtype
+        return cls(spec, band, band, _extreme(band, lowest=spec.op == "max"), layout, per_channel)
+
+    def combine(self, dst: torch.Tensor, taps: list[torch.Tensor], split: bool = False) -> None:
+        """Write the reduction of ``taps`` (views of one shape, in ``work``) into ``dst``.
+
+        With ``split`` each channel is reduced by its own ops (see ``per_channel``).
+        """
+        import torch
+
+        if split and self.per_channel:
+            for c in range(dst.shape[1]):
+                self.combine(dst[:, c], [t[:, c] for t in taps])
+            return
+        if len(taps) == 1:
+            dst.copy_(taps[0])
+            return
+        fn = {"max": torch.maximum, "min": torch.minimum, "avg": torch.add}[self.spec.op]
+        fn(taps[0], taps[1], out=dst)
+        for t in taps[2:]:
+            fn(dst, t, out=dst)
+
+
+def _on_cpu(x: torch.Tensor) -> bool:
+    """Whether to take the CPU's choices (bands, per-channel ops, NumPy memory); else a GPU's."""
+    return x.device.type == "cpu"
+
+
+def _sum_dtype(dtype: torch.dtype, taps: int, divisor: int) -> torch.dtype:
+    """The narrowest dtype that holds ``2 * sum + divisor`` of ``taps`` values exactly."""
     import torch
 
     if dtype.is_floating_point:
         return torch.float64
-    bound = {torch.uint8: 255, torch.int8: 128, torch.uint16: 65535, torch.int16: 32768}.get(dtype)
-    if bound is not None and bound * taps < 2**31:
-        return torch.int32
-    return torch.int64
+    bound = {torch.uint8: 255, torch.int8: 128, torch.uint16: 65535, torch.int16: 32768}.get(dtype, 2**31)
+    need = 2 * bound * taps + divisor
+    if need < 2**15:
+        return torch.int16
+    return torch.int32 if need < 2**31 else torch.int64
 
 
-def _padded(x: torch.Tensor, dim: int, before: int, after: int, fill: float | int) -> torch.Tensor:
-    """``x`` with ``before``/``after`` cells of ``fill`` added along ``dim``."""
+def _empty(
+    x: torch.Tensor, layout: torch.memory_format, *wants: tuple[tuple[int, ...], torch.dtype]
+) -> list[torch.Tensor]:
+    """Uninitialised (N, C, H, W) tensors of the given shapes and dtypes on ``x``'s device.
+
+    On the CPU they are carved from one NumPy buffer: NumPy's allocator hands
+    back the memory the last call freed (and asks for huge pages for big
+    arrays), where torch maps fresh 4 KiB pages on every call, and faulting
+    those in cost more than the pooling itself (benchmarks/README.md).
+    """
     import torch
 
-    if before == 0 and after == 0:
-        return x
-    shape = list(x.shape)
-    shape[dim] += before + after
-    fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
-    out = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=fmt)
-    if before:
-        out.narrow(dim, 0, before).fill_(fill)
-    if after:
-        out.narrow(dim, before + x.shape[dim], after).fill_(fill)
-    out.narrow(dim, before, x.shape[dim]).copy_(x)
-    return out
+    if not _on_cpu(x):
+        return [torch.empty(shape, dtype=dtype, device=x.device, memory_format=layout) for shape, dtype in wants]
+    sizes = [math.prod(shape) * dtype.itemsize for shape, dtype in wants]
+    arena = np.empty(sum(-(-size // 64) * 64 for size in sizes), np.uint8)
+    tensors, offset = [], 0
+    for (shape, dtype), size in zip(wants, sizes):
+        flat = torch.from_numpy(arena[offset : offset + size]).view(dtype)
+        offset += -(-size // 64) * 64
+        if layout == torch.channels_last:
+            n, c, h, w = shape
+            tensors.append(flat.view(n, h, w, c).permute(0, 3, 1, 2))
+        else:
+            tensors.append(flat.view(shape))
+    return tensors
 
 
-def _taps(x: torch.Tensor, dim: int, plan: AxisPlan, fill: float | int) -> list[torch.Tensor]:
-    """The ``kernel`` strided views along ``dim`` whose reduction is the pooled axis.
+def _band_rows(x: torch.Tensor, rows: AxisPlan, cols: AxisPlan, red: _Reduction) -> int:
+    """Output rows per band: all of them on a GPU, about ``BAND_BYTES`` of scratch on the CPU."""
+    if not _on_cpu(x):
+        return rows.out
+    per_row = _Scratch.nbytes(x, rows, cols, red, 2) - _Scratch.nbytes(x, rows, cols, red, 1)
+    return max(1, BAND_BYTES // max(1, per_row))
 
-    View ``j`` holds, at output position ``i``, the cell ``i*s - before + j*d``.
+
+def _after(plan: AxisPlan, length: int) -> int:
+    """Cells of padding (and ceil-mode overhang) the last window needs past the input."""
+    return max(0, plan.span - plan.before - length)
+
+
+@dataclass
+class _Scratch:
+    """Buffers reused by every band of one call (None where not needed).
+
+    ``band``: input rows converted to ``red.band`` with padding rows filled.
+    ``rows``: the row pass, with the column padding filled once. ``pairs``:
+    neighbouring columns of it combined (see :func:`_column_taps`). ``sums``:
+    the column sums of an average; ``quotient``: their float quotient (see
+    :func:`_divide_into`).
     """
-    n = x.shape[dim]
-    after = max(0, plan.span - plan.before - n)
-    xp = _padded(x, dim, plan.before, after, fill)
-    index: list[slice] = [slice(None)] * x.dim()
+
+    band: torch.Tensor | None
+    rows: torch.Tensor | None
+    pairs: torch.Tensor | None
+    sums: torch.Tensor | None
+    quotient: torch.Tensor | None
+
+    @staticmethod
+    def wants(
+        x: torch.Tensor, rows: AxisPlan, cols: AxisPlan, red: _Reduction, step: int
+    ) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+        """The shape and dtype of each buffer needed for bands of ``step`` output rows."""
+        n, c, h, w = x.shape
+        after = _after(cols, w)
+        wants: dict[str, tuple[tuple[int, ...], torch.dtype]] = {}
+        if red.band != x.dtype or rows.before or _after(rows, h):
+            wants["band"] = ((n, c, (step - 1) * rows.stride + rows.effective, w), red.band)
+        if rows.kernel > 1 or cols.before or after:
+            wants["rows"] = ((n, c, step, cols.before + w + after), red.work)
+        if cols.kernel > 2:
+            wants["pairs"] = ((n, c, step, cols.before + w + after - cols.dilation), red.work)
+        if red.spec.op == "avg":
+            wants["sums"] = ((n, c, step, cols.out), red.work)
+            exact = _exact_quotient_dtype(x.dtype, rows.kernel * cols.kernel, red.spec.divisor)
+            if exact is not None:
+                wants["quotient"] = ((n, c, step, cols.out), exact)
+        return wants
+
+    @classmethod
+    def nbytes(cls, x: torch.Tensor, rows: AxisPlan, cols: AxisPlan, red: _Reduction, step: int) -> int:
+        return sum(math.prod(shape) * dtype.itemsize for shape, dtype in cls.wants(x, rows, cols, red, step).values())
+
+    @classmethod
+    def make(cls, x: torch.Tensor, rows: AxisPlan, cols: AxisPlan, red: _Reduction, step: int) -> _Scratch:
+        wants = cls.wants(x, rows, cols, red, step)
+        made = dict(zip(wants, _empty(x, red.layout, *wants.values())))
+        if "rows" in made:
+            w = x.shape[3]
+            made["rows"][..., : cols.before].fill_(red.fill)
+            made["rows"][..., cols.before + w :].fill_(red.fill)
+        return cls(*(made.get(name) for name in ("band", "rows", "pairs", "sums", "quotient")))
+
+
+def _pool_band(
+    x: torch.Tensor,
+    rows: AxisPlan,
+    cols: AxisPlan,
+    red: _Reduction,
+    scratch: _Scratch,
+    div: _Divisor,
+    start: int,
+    stop: int,
+    out: torch.Tensor,
+) -> None:
+    """Pool output rows ``start:stop`` into ``out`` (their slice of the output)."""
+    n = stop - start
+    band = _band_input(x, start * rows.stride - rows.before, (n - 1) * rows.stride + rows.effective, red, scratch)
+    row_taps = _taps(band, 2, n, rows)
+    if scratch.rows is None:
+        pooled = row_taps[0]  # one tap, no column padding: the row pass is a view
+    else:
+        pooled = scratch.rows[:, :, :n]
+        red.combine(pooled.narrow(3, cols.before, x.shape[3]), row_taps)
+    col_taps = _column_taps(pooled, cols, red, None if scratch.pairs is None else scratch.pairs[:, :, :n])
+    if red.spec.op == "avg":
+        assert scratch.sums is not None
+        sums = scratch.sums[:, :, :n]
+        red.combine(sums, col_taps, split=True)
+        band_div = div if isinstance(div, int) else div[0][start:stop] * div[1]
+        quotient = None if scratch.quotient is None else scratch.quotient[:, :, :n]
+        _divide_into(sums, band_div, out, clamp=red.spec.divisor is not None, quotient=quotient)
+    elif out.dtype == red.work:
+        red.combine(out, col_taps, split=True)
+    else:  # uint16 through its flipped int16 twin, in place
+        flipped = out.view(red.work)
+        red.combine(flipped, col_taps, split=True)
+        flipped.bitwise_xor_(-32768)
+
+
+def _band_input(x: torch.Tensor, first: int, span: int, red: _Reduction, scratch: _Scratch) -> torch.Tensor:
+    """Input rows ``first:first+span`` in ``red.band``; rows outside the image hold ``red.fill``.
+
+    A view of ``x`` when nothing needs converting or filling.
+    """
+    import torch
+
+    lo, hi = max(first, 0), min(first + span, x.shape[2])
+    src = x[:, :, lo:hi]
+    if scratch.band is None or (red.band == x.dtype and lo == first and hi == first + span):
+        return src
+    band = scratch.band[:, :, :span]
+    top = lo - first
+    band[:, :, :top].fill_(red.fill)
+    band[:, :, top + hi - lo :].fill_(red.fill)
+    inside = band[:, :, top : top + hi - lo]
+    if red.band == torch.int16 and x.dtype == torch.uint16:
+        torch.bitwise_xor(src.view(torch.int16), -32768, out=inside)
+    else:
+        inside.copy_(src)
+    return band
+
+
+def _taps(x: torch.Tensor, dim: int, count: int, plan: AxisPlan) -> list[torch.Tensor]:
+    """The ``plan.kernel`` strided views along ``dim`` whose reduction gives ``count`` windows.
+
+    ``x`` starts at the first window's first cell; view ``j`` holds, at
+    position ``i``, the cell ``i * stride + j * dilation``.
+    """
     views = []
     for j in range(plan.kernel):
+        index: list[slice] = [slice(None)] * x.dim()
         start = j * plan.dilation
-        index[dim] = slice(start, start + (plan.out - 1) * plan.stride + 1, plan.stride)
-        views.append(xp[tuple(index)])
+        index[dim] = slice(start, start + (count - 1) * plan.stride + 1, plan.stride)
+        views.append(x[tuple(index)])
     return views
 
 
-def _reduce_axis(
-    x: torch.Tensor,
-    dim: int,
-    plan: AxisPlan,
-    fill: float | int,
-    combine: Callable[..., torch.Tensor],
-    acc_dtype: torch.dtype | None = None,
-) -> torch.Tensor:
-    """Reduce the windows of ``plan`` along ``dim`` with ``combine``.
+def _column_taps(x: torch.Tensor, plan: AxisPlan, red: _Reduction, pairs: torch.Tensor | None) -> list[torch.Tensor]:
+    """The strided views along the columns of ``x`` whose reduction gives the pooled columns.
 
-    With ``acc_dtype`` the taps are summed in that dtype (for averages).
+    Each strided op costs several times a contiguous one (no vectorisation),
+    so with ``pairs`` (a buffer one dilation narrower than ``x``) columns
+    ``c`` and ``c + dilation`` are first combined everywhere by one
+    contiguous op; taps ``2u`` and ``2u + 1`` of a window are then one view
+    of the pairs, and a k-tap window needs ``ceil(k / 2)`` strided views
+    instead of ``k``.
     """
-    views = _taps(x, dim, plan, fill)
-    if acc_dtype is not None:
-        acc = views[0].to(acc_dtype, copy=True)
-        for v in views[1:]:
-            acc.add_(v.to(acc_dtype) if v.dtype != acc_dtype and not _adds_directly(v.dtype) else v)
-        return acc
-    if len(views) == 1:
-        return views[0]
-    acc = combine(views[0], views[1])
-    for v in views[2:]:
-        combine(acc, v, out=acc)
-    return acc
+    if pairs is None:
+        return _taps(x, 3, plan.out, plan)
+    d, s, last = plan.dilation, plan.stride, (plan.out - 1) * plan.stride + 1
+    red.combine(pairs, [x[..., : pairs.shape[3]], x[..., d:]])
+    views = [pairs[..., 2 * u * d : 2 * u * d + last : s] for u in range(plan.kernel // 2)]
+    if plan.kernel % 2:
+        start = (plan.kernel - 1) * d
+        views.append(x[..., start : start + last : s])
+    return views
 
 
-def _adds_directly(dtype: torch.dtype) -> bool:
+def _divisor(x: torch.Tensor, rows: AxisPlan, cols: AxisPlan, red: _Reduction) -> _Divisor:
+    """PyTorch's divisor: one int, or per-row and per-column window counts to multiply."""
     import torch
 
-    return dtype in (torch.uint8, torch.int8, torch.int16, torch.int32)
+    spec = red.spec
+    if spec.divisor is not None:
+        return spec.divisor
+    ch = _window_counts(rows, spec.count_include_pad)
+    cw = _window_counts(cols, spec.count_include_pad)
+    if len(set(ch)) == 1 and len(set(cw)) == 1:
+        return ch[0] * cw[0]
+    th = torch.tensor(ch, dtype=red.work, device=x.device)
+    tw = torch.tensor(cw, dtype=red.work, device=x.device)
+    return th[:, None], tw[None, :]
 
 
 def _window_counts(plan: AxisPlan, include_pad: bool) -> list[int]:
@@ -355,19 +566,76 @@ def _window_counts(plan: AxisPlan, include_pad: bool) -> list[int]:
     return counts
 
 
-def _divide(sums: torch.Tensor, div: torch.Tensor | int, dtype: torch.dtype) -> torch.Tensor:
-    """``sums / div`` as ``dtype``; integers rounded half to even, then clipped."""
+def _divide_into(
+    sums: torch.Tensor, div: torch.Tensor | int, out: torch.Tensor, clamp: bool, quotient: torch.Tensor | None = None
+) -> None:
+    """Write ``sums / div`` into ``out``; integers rounded half to even. ``sums`` is overwritten.
+
+    With ``quotient`` (a float buffer shaped like ``sums``, from
+    :func:`_exact_quotient_dtype`) integers are divided in floating point and
+    rounded with ``torch.round`` (half to even). That is exact: a quotient
+    that is not a tie lies at least ``1 / (2 * div)`` from the nearest half,
+    more than the division's rounding error while ``|sum|`` stays below
+    2**23 (float32) or 2**52 (float64), and a tie is computed exactly.
+    Without it, integer arithmetic (several times slower; torch's integer
+    division is not vectorised). ``clamp`` clips to ``out``'s range, needed
+    only with a divisor smaller than the window.
+    """
+    import torch
+
+    if out.dtype.is_floating_point:
+        out.copy_(sums.div_(div))
+        return
+    if quotient is not None:
+        quotient.copy_(sums)
+        if isinstance(div, int) and div & (div - 1) == 0:
+            quotient.mul_(1 / div)  # exact for a power of two, and cheaper than dividing
+        else:
+            quotient.div_(div)
+        quotient.round_()
+        if clamp:
+            quotient.clamp_(*_range(out.dtype))
+        # torch has no vectorised float -> uint8 cast; float -> int16 and int16 -> uint8 are fast
+        out.copy_(sums.copy_(quotient) if out.dtype == torch.uint8 else quotient)
+        return
+    twice = sums.mul_(2).add_(div)
+    q = torch.div(twice, div * 2, rounding_mode="floor")  # rounds half up ...
+    tie = twice == q * (div * 2)
+    q.sub_(tie.logical_and_(q.bitwise_and(1).bool()).to(q.dtype))  # ... and an odd tie down
+    if clamp:
+        q.clamp_(*_range(out.dtype))
+    out.copy_(q)
+
+
+def _range(dtype: torch.dtype) -> tuple[int, int]:
+    import torch
+
+    info = torch.iinfo(dtype)
+    return info.min, info.max
+
+
+def _exact_quotient_dtype(dtype: torch.dtype, taps: int, divisor: int | None) -> torch.dtype | None:
+    """The float dtype in which sums of ``taps`` values divide exactly (see :func:`_divide_into`)."""
     import torch
 
     if dtype.is_floating_point:
-        return (sums / div).to(dtype)
-    q = torch.div(sums, div, rounding_mode="floor")
-    twice_rest = (sums - q * div) * 2
-    q += (twice_rest > div) | ((twice_rest == div) & (q % 2 == 1))
-    if dtype == torch.uint16:
-        return q.clamp_(0, 65535).to(torch.int32).to(torch.uint16)
-    info = torch.iinfo(dtype)
-    return q.clamp_(info.min, info.max).to(dtype)
+        return None
+    largest = max(abs(torch.iinfo(dtype).min), torch.iinfo(dtype).max) * taps
+    d = max(divisor or taps, taps)
+    if largest < 2**23 and d < 2**23:
+        return torch.float32
+    if largest < 2**52 and d < 2**52:
+        return torch.float64
+    return None
+
+
+def _divide(sums: torch.Tensor, div: torch.Tensor | int, dtype: torch.dtype) -> torch.Tensor:
+    """``sums / div`` as a new tensor of ``dtype``; integers rounded half to even, then clipped."""
+    import torch
+
+    out = torch.empty(sums.shape, dtype=dtype, device=sums.device)
+    _divide_into(sums.clone(), div, out, clamp=True)
+    return out
 
 
 def _adaptive_axis(

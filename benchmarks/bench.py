@@ -1,0 +1,283 @@
+"""Time poolcli.pool against the other ways to pool an image in Python, on the CPU.
+
+Every method gets the same NumPy image and must return a NumPy image of the
+same dtype (conversions in and out are part of its time). Methods are timed in
+interleaved rounds after a warm-up, so a burst of load elsewhere hits them all
+alike; the table gives the median. Each output is checked against poolcli's:
+``same``, ``differs (half-up rounding)`` where only ties of an average differ
+by one (OpenCV and Pillow round half up; poolcli, like torch.round, half to
+even), or ``DIFFERS`` with the largest difference.
+
+    python benchmarks/bench.py                   # the full table (a few minutes)
+    python benchmarks/bench.py --quick           # 1024^2 and 4096^2 RGB uint8, fewer rounds
+    python benchmarks/bench.py --sizes 4096x4096x3:uint16 --ops max --kernels 2:2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import cv2
+import torch
+import torch.nn.functional as F
+
+import poolcli
+from poolcli.params import PoolSpec
+
+DEFAULT_SIZES = "1024x1024x3,4096x4096x3,4096x4096,4096x4096x3:uint16"
+QUICK_SIZES = "1024x1024x3,4096x4096x3"
+Method = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Case:
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    op: str
+    kernel: int
+    stride: int
+
+    def label(self) -> str:
+        hw = f"{self.shape[0]}x{self.shape[1]}"
+        kind = "gray" if len(self.shape) == 2 else ("RGB" if self.shape[2] == 3 else f"{self.shape[2]}ch")
+        return f"{hw} {kind} {self.dtype.name}  {self.op} k={self.kernel} s={self.stride}"
+
+
+def parse_sizes(text: str) -> list[tuple[tuple[int, ...], np.dtype]]:
+    sizes = []
+    for item in text.split(","):
+        dims, _, dtype = item.strip().partition(":")
+        shape = tuple(int(v) for v in dims.lower().split("x"))
+        sizes.append((shape, np.dtype(dtype or "uint8")))
+    return sizes
+
+
+def parse_kernels(text: str) -> list[tuple[int, int]]:
+    return [tuple(int(v) for v in item.split(":")) for item in text.split(",")]  # type: ignore[misc]
+
+
+# --- the methods ------------------------------------------------------------------------------
+
+
+def floor_method(image: np.ndarray) -> Method:
+    """One read-and-write pass over the image: np.copyto into a buffer made once."""
+    dst = np.empty_like(image)
+    return lambda x: np.copyto(dst, x)  # type: ignore[return-value]
+
+
+def poolcli_method(case: Case) -> Method:
+    return lambda x: poolcli.pool(x, case.op, kernel=case.kernel, stride=case.stride)
+
+
+def torch_method(case: Case) -> Method:
+    """The obvious path: NCHW float32, torch's pooling, round, back to the dtype."""
+    k, s = case.kernel, case.stride
+    info = np.iinfo(case.dtype)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        t = torch.from_numpy(np.atleast_3d(x)).permute(2, 0, 1).unsqueeze(0).float()
+        if case.op == "max":
+            y = F.max_pool2d(t, k, s)
+        elif case.op == "min":
+            y = -F.max_pool2d(-t, k, s)
+        else:
+            y = F.avg_pool2d(t, k, s).round_()
+        y = y.clamp_(info.min, info.max).to(torch.int32 if case.dtype == np.uint16 else getattr(torch, case.dtype.name))
+        out = y[0].permute(1, 2, 0).numpy().astype(case.dtype)
+        return out[:, :, 0] if x.ndim == 2 else out
+
+    return run
+
+
+def opencv_method(case: Case, out_hw: tuple[int, int]) -> Method | None:
+    """dilate/erode then a strided slice for max/min; resize(INTER_AREA) or blur + slice for avg."""
+    k, s = case.kernel, case.stride
+    oh, ow = out_hw
+    if case.op == "avg":
+        if k == s:
+            return lambda x: cv2.resize(x, (ow, oh), interpolation=cv2.INTER_AREA)
+        # a k x k box centred on each window's middle cell (k odd), then every s-th cell
+        c = k // 2
+        return lambda x: np.ascontiguousarray(cv2.blur(x, (k, k))[c::s, c::s][:oh, :ow])
+    element = np.ones((k, k), np.uint8)
+    morph = cv2.dilate if case.op == "max" else cv2.erode
+    # anchor (0, 0): cell (r, c) of the result reduces rows r..r+k-1 and columns c..c+k-1
+    return lambda x: np.ascontiguousarray(morph(x, element, anchor=(0, 0))[::s, ::s][:oh, :ow])
+
+
+def numpy_method(case: Case, out_hw: tuple[int, int]) -> Method:
+    """reshape and reduce for k = s; separable strided slices otherwise."""
+    k, s = case.kernel, case.stride
+    oh, ow = out_hw
+
+    def rounded(total: np.ndarray, count: int) -> np.ndarray:
+        return np.rint(total / count).astype(case.dtype)  # rint is half to even
+
+    if k == s:
+
+        def run(x: np.ndarray) -> np.ndarray:
+            x3 = np.atleast_3d(x)[: oh * k, : ow * k]
+            blocks = x3.reshape(oh, k, ow, k, x3.shape[2])
+            if case.op == "avg":
+                out = rounded(blocks.sum(axis=(1, 3), dtype=np.int64), k * k)
+            else:
+                out = blocks.max(axis=(1, 3)) if case.op == "max" else blocks.min(axis=(1, 3))
+            return out[:, :, 0] if x.ndim == 2 else out
+
+        return run
+
+    def run_strided(x: np.ndarray) -> np.ndarray:
+        if case.op == "avg":
+            x = x.astype(np.int32)
+            rows = sum(x[i : i + (oh - 1) * s + 1 : s] for i in range(k))
+            total = sum(rows[:, j : j + (ow - 1) * s + 1 : s] for j in range(k))
+            return rounded(total, k * k)
+        fn = np.maximum if case.op == "max" else np.minimum
+        rows = fn.reduce([x[i : i + (oh - 1) * s + 1 : s] for i in range(k)])
+        return fn.reduce([rows[:, j : j + (ow - 1) * s + 1 : s] for j in range(k)])
+
+    return run_strided
+
+
+def skimage_method(case: Case) -> Method | None:
+    """skimage.measure.block_reduce: non-overlapping blocks only (k = s)."""
+    if case.kernel != case.stride:
+        return None
+    from skimage.measure import block_reduce
+
+    k = case.kernel
+    func = {"max": np.max, "min": np.min, "avg": np.mean}[case.op]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        block = (k, k) if x.ndim == 2 else (k, k, 1)
+        out = block_reduce(x, block, func)
+        return np.rint(out).astype(case.dtype) if case.op == "avg" else out
+
+    return run
+
+
+def pillow_method(case: Case) -> Method | None:
+    """Image.reduce: a box average for k = s, 8-bit gray or RGB only."""
+    if case.op != "avg" or case.kernel != case.stride or case.dtype != np.uint8:
+        return None
+    from PIL import Image
+
+    return lambda x: np.asarray(Image.fromarray(x).reduce(case.kernel))
+
+
+# --- timing and checking -----------------------------------------------------------------------
+
+
+def check(got: np.ndarray, want: np.ndarray, op: str) -> str:
+    if got.shape != want.shape or got.dtype != want.dtype:
+        return f"DIFFERS (shape {got.shape} {got.dtype})"
+    diff = np.abs(got.astype(np.int64) - want.astype(np.int64))
+    worst = int(diff.max())
+    if worst == 0:
+        return "same"
+    if op == "avg" and worst == 1:
+        return f"differs (half-up rounding, {np.count_nonzero(diff) / diff.size:.1%} of cells)"
+    return f"DIFFERS (max |d| = {worst})"
+
+
+def time_methods(
+    image: np.ndarray, methods: dict[str, Method], rounds: int, warmup: int
+) -> dict[str, tuple[float, float]]:
+    """Median and best milliseconds of each method, timed in interleaved rounds."""
+    for fn in methods.values():
+        for _ in range(warmup):
+            fn(image)
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    for _ in range(rounds):
+        for name, fn in methods.items():
+            t0 = time.perf_counter()
+            fn(image)
+            times[name].append(time.perf_counter() - t0)
+    return {name: (statistics.median(ts) * 1e3, min(ts) * 1e3) for name, ts in times.items()}
+
+
+def make_image(shape: tuple[int, ...], dtype: np.dtype, rng: np.random.Generator) -> np.ndarray:
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, int(info.max) + 1, shape, dtype=dtype)
+
+
+def run_case(case: Case, image: np.ndarray, rounds: int, warmup: int, slow_rounds: int) -> list[str]:
+    spec = PoolSpec.make(case.op, case.kernel, case.stride)
+    out_hw = spec.output_size(image.shape[0], image.shape[1])
+    fast: dict[str, Method | None] = {
+        "memory floor (np.copyto)": floor_method(image),
+        "poolcli.pool": poolcli_method(case),
+        "OpenCV": opencv_method(case, out_hw),
+        "Pillow reduce": pillow_method(case),
+    }
+    slow: dict[str, Method | None] = {
+        "PyTorch NCHW float32": torch_method(case),
+        "NumPy": numpy_method(case, out_hw),
+        "skimage block_reduce": skimage_method(case),
+    }
+    fast_ok = {k: v for k, v in fast.items() if v is not None}
+    slow_ok = {k: v for k, v in slow.items() if v is not None}
+    ms = time_methods(image, fast_ok, rounds, warmup)
+    ms.update(time_methods(image, slow_ok, slow_rounds, 1))
+    ours = poolcli.pool(image, case.op, kernel=case.kernel, stride=case.stride)
+    floor, mine = ms["memory floor (np.copyto)"][0], ms["poolcli.pool"][0]
+    lines = [f"{case.label()}"]
+    for name in [*fast, *slow]:
+        fn = fast_ok.get(name) or slow_ok.get(name)
+        if fn is None:
+            continue
+        t, best = ms[name]
+        if name.startswith("memory floor") or name == "poolcli.pool":
+            verdict, vs = "", ""
+        else:
+            verdict = check(fn(image), ours, case.op)
+            vs = f"{t / mine:8.1f}x"
+        lines.append(f"  {name:<26}{t:9.2f} ms {best:9.2f} ms {t / floor:7.1f}x {vs:>9}  {verdict}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", help=f"HxW[xC][:dtype],... (default {DEFAULT_SIZES})")
+    parser.add_argument("--ops", default="max,avg,min")
+    parser.add_argument("--kernels", default="2:2,3:2", help="k:s pairs (default 2:2,3:2)")
+    parser.add_argument("--rounds", type=int, help="timed rounds per method (default 15, --quick 5)")
+    parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}, fewer rounds")
+    parser.add_argument("--threads", type=int, help="torch and OpenCV threads (default: their own)")
+    args = parser.parse_args(argv)
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)
+    sizes = parse_sizes(args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES))
+    rounds = args.rounds or (5 if args.quick else 15)
+    slow_rounds = max(1, rounds // 5)
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}, OpenCV {cv2.__version__}"
+    )
+    print(f"{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, OpenCV threads {cv2.getNumThreads()}")
+    print(f"median of {rounds} interleaved rounds ({slow_rounds} for PyTorch/NumPy/skimage) after warm-up")
+    print("columns: median ms, best ms, median / floor's, median / poolcli's (above 1: poolcli is faster), check")
+    rng = np.random.default_rng(0)
+    for shape, dtype in sizes:
+        image = make_image(shape, dtype, rng)
+        for op in args.ops.split(","):
+            for k, s in parse_kernels(args.kernels):
+                print()
+                print("\n".join(run_case(Case(shape, dtype, op, k, s), image, rounds, 1, slow_rounds)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
