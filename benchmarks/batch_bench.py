@@ -84,13 +84,13 @@ def io_floor(paths: list[Path], out: Path, jobs: int) -> None:
 def poolcli_batch(
     folder: Path, out: Path, jobs: int, torch_one_thread: bool = True, device: str = "cpu", batch_size: int = 1
 ) -> None:
-    from poolcli import batch
+    from poolcli import batch, report
     from poolcli.params import PoolSpec
     from poolcli.pipeline import FileOptions, pooling_operation
 
     op = pooling_operation(PoolSpec.make("max", 2), device)
     work = batch.plan([str(folder)], op.tag, output=f"{out}/", fmt="png")
-    reporter = batch.Reporter(io.StringIO(), io.StringIO(), quiet=True)
+    reporter = report.Reporter(io.StringIO(), io.StringIO(), quiet=True)
     patch = contextlib.nullcontext()
     if not torch_one_thread:
         patch = _patched(batch, "_torch_threads", lambda jobs, device: contextlib.nullcontext())
