@@ -499,7 +499,10 @@ def run(
         return process_group(chunk, op, opts)
 
     handle(work_plan.failed)
-    chunks = (work_plan.jobs[i : i + batch_size] for i in range(0, len(work_plan.jobs), max(1, batch_size)))
+    # A group never takes more than its share of the jobs, so grouping for the GPU does
+    # not leave workers idle: decoding and encoding, not pooling, dominate a batch.
+    size = max(1, min(batch_size, -(-len(work_plan.jobs) // jobs)))
+    chunks = (work_plan.jobs[i : i + size] for i in range(0, len(work_plan.jobs), size))
     try:
         with _torch_threads(jobs, "cpu" if op is None else op.device):
             if jobs == 1:
