@@ -186,6 +186,10 @@ def main() -> None:
         if torch.cuda.is_available():
             variants["poolcli-cuda"] = lambda out: poolcli_batch(src, out, args.jobs, device="cuda", batch_size=16)
             variants["poolcli-cuda-b1"] = lambda out: poolcli_batch(src, out, args.jobs, device="cuda")
+            for n in (2, 4, 8):
+                variants[f"poolcli-cuda-b{n}"] = lambda out, n=n: poolcli_batch(
+                    src, out, args.jobs, device="cuda", batch_size=n
+                )
         chosen = {k: v for k, v in variants.items() if not args.only or k in args.only}
         times: dict[str, list[float]] = {name: [] for name in chosen}
         cpus: dict[str, list[float]] = {name: [] for name in chosen}
