@@ -310,7 +310,7 @@ def batch_options(f: Callable) -> Callable:
         click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, metavar="N",
                      help="Images processed at once (worker threads).  [default: the number of CPU cores]"),
         click.option("--batch-size", type=click.IntRange(min=1), default=None, metavar="N",
-                     help="Images of one size pooled as one (N, C, H, W) tensor.  [default: 16 on CUDA, 1 on the CPU]"),
+                     help="Images of one size pooled as one (N, C, H, W) tensor.  [default: 4 on CUDA, 1 on the CPU]"),
         click.option("--on-collision", type=click.Choice(["rename", "refuse"]), default="rename", show_default=True,
                      help="When two inputs would write one output (a.jpg, a.png -> a.<op>.png): keep each "
                           "source's extension in the name (a.jpg.<op>.png), or stop before any work."),
@@ -605,7 +605,7 @@ def _run(inputs: tuple[str, ...], make_op: Callable[[str], Any], *, output: str 
     reporter = Reporter(sys.stderr if work.to_stdout else sys.stdout, sys.stderr, quiet=quiet,
                         single=work.single, label=op.label, report=report,
                         output_lines=figure is None or figure.write_output)  # fmt: skip
-    size = batch_size or (16 if dev.startswith("cuda") else 1)
+    size = batch_size or (4 if dev.startswith("cuda") else 1)
     summary = batch.run(work, op, opts, reporter, jobs=jobs, batch_size=size)
     return EXIT_FAILED if summary.failed else EXIT_OK
 
