@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from .errors import OutputPathError
+from .params import OUTPUT_NAME
 from .paths import (
     IMAGE_EXTENSIONS,
     STDIO,
@@ -131,9 +132,10 @@ def discover(
     Parameters
     ----------
     own_tag : str, optional
-        The tag of this run's outputs: files found in folders named
-        ``<stem>.<own_tag>.<ext>``, and poolcli's temporary files, are
-        skipped so a re-run does not pool its own results.
+        The tag of a run that writes outputs: files found in folders named
+        ``<stem>.<own_tag>.<ext>`` or like any other poolcli output
+        (:func:`poolcli.params.is_output_name`), and poolcli's temporary
+        files, are skipped, so a run does not pool earlier results.
     prune : paths
         Folders not to descend into (the output folder inside an input folder).
     follow_links : bool
@@ -235,7 +237,9 @@ def _wanted(path: Path, own: re.Pattern[str] | None) -> bool:
 
 
 def _own_output_matcher(tag: str | None) -> re.Pattern[str] | None:
-    return None if tag is None else re.compile(rf".+\.{re.escape(tag)}\.[A-Za-z0-9]+")
+    if tag is None:
+        return None
+    return re.compile(rf".+\.{re.escape(tag)}\.[A-Za-z0-9]+|{OUTPUT_NAME.pattern}")
 
 
 def _folder_id(path: Path) -> tuple[int, int] | None:

@@ -259,6 +259,25 @@ class PoolSpec:
         return text
 
 
+_PAIR_TAG = r"\d+(?:x\d+)?"
+#: File names poolcli gives its outputs: ``<stem>.<tag>.<ext>`` for any tag that
+#: :meth:`PoolSpec.tag` or an adaptive run makes, and ``.compare.png`` figures.
+OUTPUT_NAME = re.compile(
+    rf".+\.(?:(?:max|avg|min)-k{_PAIR_TAG}-s{_PAIR_TAG}(?:-(?:p{_PAIR_TAG}|psame|d{_PAIR_TAG}|ceil|nopad|div\d+))*"
+    rf"|adaptive-(?:avg|max|min)-(?:\d+|H)x(?:\d+|W))(?:\.compare)?\.[A-Za-z0-9]+"
+    rf"|.+\.compare\.png"
+)
+
+
+def is_output_name(name: str) -> bool:
+    """Whether ``name`` looks like a file poolcli wrote (``photo.max-k2-s2.jpg``, ``photo.compare.png``).
+
+    >>> is_output_name("photo.max-k2-s2.jpg"), is_output_name("photo.jpg")
+    (True, False)
+    """
+    return OUTPUT_NAME.fullmatch(name) is not None
+
+
 def axis_output_length(length: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool) -> int:
     """PyTorch's output length along one axis.
 

@@ -428,3 +428,16 @@ def test_a_write_that_fails_midway_leaves_the_old_output_intact(tmp_path, rng):
     assert summary_counts(proc.stderr) == (1, 0, 1)  # the small one was still written
     assert (out / "big.min-k2-s2.png").read_bytes() == old
     assert sorted(p.name for p in out.iterdir()) == ["big.min-k2-s2.png", "small.min-k2-s2.png"]
+
+
+def test_a_folder_run_skips_outputs_of_earlier_runs(invoke, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_rgb(photos / "a.png", np.full((4, 4, 3), 9, np.uint8))
+    assert invoke("avg", photos, "-q").exit_code == 0  # writes photos/a.avg-k2-s2.png
+    assert invoke("adaptive", photos, "--size", "1", "-q").exit_code == 0  # and photos/a.adaptive-avg-1x1.png
+    result = invoke("max", photos, "-o", f"{tmp_path}/out/")
+    assert result.exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.max-k2-s2.png"]
+    # a file named on its own is always read, whatever its name
+    assert invoke("max", photos / "a.avg-k2-s2.png", "-q").exit_code == 0

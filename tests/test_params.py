@@ -82,3 +82,48 @@ def test_tag_and_description(kwargs, tag, text):
 def test_plan_names_image_and_kernel():
     with pytest.raises(ImageShapeError, match="image 2x9 is smaller than the kernel 3x3"):
         PoolSpec.make("max", 3).plan(2, 9)
+
+
+@given(
+    st.sampled_from(["max", "avg", "min"]),
+    st.integers(1, 12),
+    st.integers(1, 12),
+    st.integers(1, 5),
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+    st.one_of(st.none(), st.integers(1, 99)),
+)
+def test_every_tag_is_recognised_as_an_output_name(op, kh, kw, s, same, ceil_mode, include_pad, divisor):
+    from poolcli.params import is_output_name
+
+    spec = PoolSpec.make(
+        op,
+        (kh, kw),
+        s,
+        "same" if same else (kh // 2, 0),
+        1 if op == "avg" else 2,
+        ceil_mode and not same,
+        include_pad,
+        divisor if op == "avg" else None,
+    )
+    assert is_output_name(f"photo.{spec.tag()}.png")
+    assert is_output_name(f"photo.{spec.tag()}.compare.png")
+    assert not is_output_name(f"photo-{spec.tag()}.png")
+
+
+@pytest.mark.parametrize(
+    ("name", "ours"),
+    [
+        ("a.adaptive-max-64x48.png", True),
+        ("a.adaptive-avg-64xW.jpg", True),
+        ("a.compare.png", True),
+        ("holiday.max.png", False),
+        ("max-k2-s2.png", False),
+        ("a.jpg", False),
+    ],
+)
+def test_output_names(name, ours):
+    from poolcli.params import is_output_name
+
+    assert is_output_name(name) is ours
