@@ -179,11 +179,11 @@ def _apply_options(options: list[Callable[[Callable], Callable]]) -> Callable[[C
 def pooling_options(op: str) -> Callable[[Callable], Callable]:
     """The kernel/stride/padding/... knobs, defined once for every pooling command."""
     options = [
-        click.option("-k", "--kernel", type=PAIR, default="2", show_default=True, help="Window size, N or HxW (rows x cols)."),
-        click.option("-s", "--stride", type=PAIR, default=None, help="Step between windows, N or HxW.  [default: the kernel]"),
-        click.option("-p", "--padding", type=PADDING, default="0", show_default=True,
+        click.option("-k", "--kernel", type=PAIR, default="2", metavar="N|HxW", show_default=True, help="Window size, N or HxW (rows x cols)."),
+        click.option("-s", "--stride", type=PAIR, default=None, metavar="N|HxW", help="Step between windows, N or HxW.  [default: the kernel]"),
+        click.option("-p", "--padding", type=PADDING, default="0", metavar="N|HxW|same", show_default=True,
                      help="Padding on each side, N or HxW (at most half the kernel), or 'same' for an output of ceil(in/stride)."),
-        click.option("-d", "--dilation", type=PAIR, default="1", show_default=True,
+        click.option("-d", "--dilation", type=PAIR, default="1", metavar="N|HxW", show_default=True,
                      help="Spacing between the cells of a window (max and min only)."),
         click.option("--ceil/--floor", "ceil_mode", default=False, show_default=True,
                      help="Round the output size up (PyTorch's ceil_mode) or down."),
@@ -381,7 +381,11 @@ _pool_command(
 @cli.command("adaptive", context_settings=CONTEXT)
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option(
-    "--size", type=SIZE, required=True, help="Output size N or HxW (rows x cols); '-' keeps a side, e.g. 64x-."
+    "--size",
+    type=SIZE,
+    required=True,
+    metavar="N|HxW",
+    help="Output size N or HxW (rows x cols); '-' keeps a side, e.g. 64x-.",
 )
 @click.option("--reduce", type=click.Choice(["avg", "max", "min"]), default="avg", show_default=True)
 @input_options

@@ -274,11 +274,11 @@ def test_figures_drawn_in_threads_match_serial(rgb_png):
     assert threaded == serial
 
 
-def test_figures_readme_shows_committed_example_figures():
-    docs = Path(__file__).parent.parent / "docs"
-    linked = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", (docs / "README-figures.md").read_text())
-    assert "compare-coffee.png" in linked
+def test_readme_shows_committed_example_figures():
+    root = Path(__file__).parent.parent
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", (root / "README.md").read_text())
+    assert "docs/compare-coffee.png" in linked
     for name in linked:
-        figure = docs / name
+        figure = root / name
         assert figure.stat().st_size < 410_000, name
         assert read_figure(figure).shape[1] > 1000, name
