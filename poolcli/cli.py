@@ -60,6 +60,11 @@ class PoolcliGroup(click.Group):
                 raise
             report_error(str(exc))
             code = exit_code_for(exc)
+        except Exception as exc:  # a bug: still one line, the traceback with --debug
+            if debug:
+                raise
+            report_error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+            code = exit_code_for(exc)
         if standalone_mode:
             sys.exit(code)
         return code
@@ -464,7 +469,9 @@ def compare_cmd(inputs: tuple[str, ...], ops: tuple[str, ...], kernels: tuple | 
         max_pixels=kw["max_pixels"], strict=kw["strict"], allow_truncated=kw["allow_truncated"],
     )  # fmt: skip
     label = f"{plan.panel_count} panels: original, {', '.join(ops)}{', differences' if diff else ''}"
-    reporter = Reporter(sys.stdout, sys.stderr, quiet=kw["quiet"], single=work.single, label=label, report=kw["report"])
+    reporter = Reporter(
+        sys.stdout, sys.stderr, quiet=kw["quiet"], single=work.single, label=label, report=kw["report"], debug=_debug()
+    )
     summary = batch.run(
         work, None, opts, reporter, jobs=kw["jobs"], step=lambda job: compare_file(job, plan, style, opts)
     )
@@ -608,7 +615,7 @@ def _run(inputs: tuple[str, ...], make_op: Callable[[str], Any], *, output: str 
                        stdout_format=work.stdout_format, **file_options)  # fmt: skip
     reporter = Reporter(sys.stderr if work.to_stdout else sys.stdout, sys.stderr, quiet=quiet,
                         single=work.single, label=op.label, report=report,
-                        output_lines=figure is None or figure.write_output)  # fmt: skip
+                        output_lines=figure is None or figure.write_output, debug=_debug())  # fmt: skip
     size = batch_size or (4 if dev.startswith("cuda") else 1)
     summary = batch.run(work, op, opts, reporter, jobs=jobs, batch_size=size)
     return EXIT_FAILED if summary.failed else EXIT_OK
@@ -619,6 +626,12 @@ def _expand(inputs: tuple[str, ...]) -> list[Path | str]:
     from .batch import discover
 
     return [s.path if s.error is None else f"{s.path}: {s.error}" for s in discover(inputs)]
+
+
+def _debug() -> bool:
+    """Whether ``poolcli --debug`` was given."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().params.get("debug"))
 
 
 def _report_warnings(source: Path | None, warnings: Any) -> None:

@@ -275,12 +275,21 @@ def _note_error(exc: PoolcliError, result: Result) -> None:
 
 @contextmanager
 def _recorded(result: Result) -> Iterator[None]:
-    """Turn a :class:`PoolcliError` into the result's status, and add the time spent."""
+    """Turn an error into the result's status, and add the time spent.
+
+    Anything but an interrupt fails this one file only: a batch never stops
+    for one image, even on a bug (kept in ``result.extra["exception"]``).
+    """
     start = time.perf_counter()
     try:
         yield
     except PoolcliError as exc:
         _note_error(exc, result)
+    except MemoryError:
+        _note_error(PoolcliError("out of memory"), result)
+    except Exception as exc:
+        _note_error(PoolcliError(f"internal error: {type(exc).__name__}: {exc}"), result)
+        result.extra["exception"] = exc
     finally:
         result.ms += (time.perf_counter() - start) * 1000
 

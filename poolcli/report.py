@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import traceback
 from pathlib import Path
 from typing import TextIO
 
@@ -84,6 +85,8 @@ class Reporter:
     output_lines : bool
         Tell each pooled image written (false with ``--no-output``, when only
         figures are written).
+    debug : bool
+        After a failure caused by a bug, print its traceback (``--debug``).
 
     Raises
     ------
@@ -96,9 +99,9 @@ class Reporter:
 
     def __init__(self, out: TextIO, err: TextIO, *, quiet: bool = False, single: bool = False, label: str = "",
                  report: str | Path | None = None, progress: bool | None = None,
-                 output_lines: bool = True) -> None:  # fmt: skip
+                 output_lines: bool = True, debug: bool = False) -> None:  # fmt: skip
         self.out, self.err, self.quiet, self.single, self.label = out, err, quiet, single, label
-        self.output_lines = output_lines
+        self.output_lines, self.debug = output_lines, debug
         if progress is None:
             progress = not quiet and not single and _isatty(err)
         self.progress = progress
@@ -129,6 +132,8 @@ class Reporter:
                 printed = True
         if result.status == "failed":
             self._line(self.err, f"poolcli: error: {result.error or 'failed'}")
+            if self.debug and "exception" in result.extra:
+                self._line(self.err, "".join(traceback.format_exception(result.extra["exception"])).rstrip())
             printed = True
         elif result.status in ("written", "planned") and not self.quiet:
             verb = "would write" if result.status == "planned" else "wrote"

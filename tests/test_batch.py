@@ -441,3 +441,27 @@ def test_a_folder_run_skips_outputs_of_earlier_runs(invoke, tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.max-k2-s2.png"]
     # a file named on its own is always read, whatever its name
     assert invoke("max", photos / "a.avg-k2-s2.png", "-q").exit_code == 0
+
+
+def test_a_bug_in_one_file_fails_that_file_only(invoke, tmp_path, monkeypatch):
+    from poolcli import pipeline
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_rgb(photos / "a.png", np.full((4, 4, 3), 9, np.uint8))
+    write_rgb(photos / "b.png", np.full((6, 6, 3), 7, np.uint8))
+    real = pipeline.pool
+
+    def broken(image, *args, **kwargs):
+        if image.shape[0] == 4:
+            raise RuntimeError("boom")
+        return real(image, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "pool", broken)
+    result = invoke("max", photos, "-o", f"{tmp_path}/out/", "-q", "-j", "1")
+    assert result.exit_code == 1
+    assert result.stderr == f"poolcli: error: {photos / 'a.png'}: internal error: RuntimeError: boom\n"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b.max-k2-s2.png"]
+    traced = invoke("--debug", "max", photos, "-o", f"{tmp_path}/out2/", "-q", "-j", "1")
+    assert "Traceback (most recent call last)" in traced.stderr
+    assert 'raise RuntimeError("boom")' in traced.stderr
