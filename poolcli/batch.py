@@ -149,7 +149,13 @@ def discover(
         if item == str(STDIO):
             yield Source(STDIO)
         elif path.is_dir():
-            yield from _walk(path, None if recursive else 0, follow_links, own, pruned)
+            found = False
+            for source in _walk(path, None if recursive else 0, follow_links, own, pruned):
+                found = True
+                yield source
+            if not found:
+                hint = "" if recursive else " (-r looks in subfolders)"
+                yield Source(path, error=f"is a directory with no images in it{hint}")
         elif not os.path.lexists(path) and _is_pattern(item):
             found = False
             for source in _walk_pattern(item, follow_links, own, pruned):
@@ -356,8 +362,11 @@ def plan(
             seen.add(key)
             pending.append((source, target))
     pending = _settle_collisions(pending, tag, fmt, on_collision)
+    sources = {os.path.abspath(source.path) for source, _ in pending if source.path != STDIO}
     checked: set[Path] = set()
     for source, target in pending:
+        if target != STDIO and os.path.abspath(target) in sources:
+            raise OutputPathError(f"would overwrite another input ({source.path} writes it)", path=target)
         if source.path != STDIO and target != STDIO:
             check_not_input(source.path, target)
         if target.parent not in checked:

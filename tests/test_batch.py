@@ -465,3 +465,24 @@ def test_a_bug_in_one_file_fails_that_file_only(invoke, tmp_path, monkeypatch):
     traced = invoke("--debug", "max", photos, "-o", f"{tmp_path}/out2/", "-q", "-j", "1")
     assert "Traceback (most recent call last)" in traced.stderr
     assert 'raise RuntimeError("boom")' in traced.stderr
+
+
+def test_a_folder_without_images_is_reported(invoke, tmp_path):
+    (tmp_path / "x.png").mkdir()
+    result = invoke("max", tmp_path / "x.png")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"poolcli: error: {tmp_path / 'x.png'}: is a directory with no images in it (-r looks in subfolders)\n"
+    )
+
+
+def test_an_output_that_is_another_input_is_refused_before_any_work(invoke, tmp_path):
+    write_rgb(tmp_path / "a.png", np.full((4, 4, 3), 9, np.uint8))
+    write_rgb(tmp_path / "a.max-k2-s2.png", np.full((4, 4, 3), 1, np.uint8))
+    before = (tmp_path / "a.max-k2-s2.png").read_bytes()
+    result = invoke("max", tmp_path / "a.png", tmp_path / "a.max-k2-s2.png", "--overwrite")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"poolcli: error: {tmp_path / 'a.max-k2-s2.png'}: would overwrite another input ({tmp_path / 'a.png'} writes it)\n"
+    )
+    assert (tmp_path / "a.max-k2-s2.png").read_bytes() == before
