@@ -177,9 +177,12 @@ def test_05_symlink_loop_answers_at_once_in_a_real_process(run_poolcli, tmp_path
 # under /root, which nobody cannot enter: the child loads everything first, then
 # gives up root and runs the same click command in the same process.
 AS_NOBODY = """
-import os, sys
+import importlib, os, pkgutil, sys
 import cv2, numpy, torch
-import poolcli.image_io, poolcli.paths, poolcli.pipeline, poolcli.pooling, poolcli.tensor
+import poolcli
+# load every module first: after the switch to nobody, a checkout under a private folder is unreadable
+for module in pkgutil.iter_modules(poolcli.__path__):
+    importlib.import_module("poolcli." + module.name)
 from poolcli.cli import cli
 os.setgroups([])
 os.setgid(65534)
