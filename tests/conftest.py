@@ -39,6 +39,23 @@ def write_rgb(path: Path, rgb: np.ndarray) -> Path:
     return path
 
 
+def encode(ext: str, rgb: np.ndarray, params: tuple[int, ...] = ()) -> bytes:
+    """An RGB(A) array encoded by OpenCV in memory (``ext`` like ``".png"``)."""
+    bgr = rgb[..., [2, 1, 0, 3][: rgb.shape[2]]] if rgb.ndim == 3 else rgb
+    ok, buf = cv2.imencode(ext, bgr, list(params))
+    assert ok
+    return buf.tobytes()
+
+
+def pil_bytes(image, fmt: str, **kw) -> bytes:
+    """A Pillow image saved in memory (for formats and flavours OpenCV does not write)."""
+    import io
+
+    out = io.BytesIO()
+    image.save(out, fmt, **kw)
+    return out.getvalue()
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

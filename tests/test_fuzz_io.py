@@ -8,7 +8,6 @@ it. Examples are bounded so the suite stays quick on two cores.
 from __future__ import annotations
 
 import faulthandler
-import io
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -21,6 +20,8 @@ from PIL import Image
 
 from poolcli.errors import PoolcliError
 from poolcli.image_io import decode_image
+
+from .conftest import encode, pil_bytes
 
 LIMIT = 1_000_000  # pixels: damaged headers may not make the suite allocate much
 
@@ -41,15 +42,9 @@ def seeds() -> dict[str, bytes]:
     rgb = np.dstack([(rows * 9) % 256, (cols * 7) % 256, (rows + cols) % 256]).astype(np.uint8)
 
     def cv(ext: str, image: np.ndarray, *params: int) -> bytes:
-        ok, buf = cv2.imencode(ext, image, list(params))
-        assert ok
-        return buf.tobytes()
+        return encode(ext, image, params)
 
-    def pil(image: Image.Image, fmt: str, **kw) -> bytes:
-        out = io.BytesIO()
-        image.save(out, fmt, **kw)
-        return out.getvalue()
-
+    pil = pil_bytes
     frames = [Image.fromarray(np.roll(rgb, i, axis=1)) for i in range(3)]
     return {
         "rgb.png": cv(".png", rgb),

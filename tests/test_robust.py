@@ -8,7 +8,6 @@ resource limits, file names).
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import resource
@@ -30,7 +29,7 @@ import poolcli
 from poolcli.errors import ImageReadError, ImageTooLargeError
 from poolcli.image_io import load_image, read_image
 
-from .conftest import poolcli_executable, write_rgb
+from .conftest import encode, pil_bytes, poolcli_executable, write_rgb
 from .test_image_io import jpeg_with_orientation, png_with_orientation
 
 # --- files made by the tests --------------------------------------------------------------------
@@ -60,19 +59,6 @@ def photo(shape: tuple[int, ...] = (96, 128, 3)) -> np.ndarray:
     rows, cols = np.mgrid[: shape[0], : shape[1]]
     planes = [(rows * 2 + cols) % 256, (cols * 3) % 256, (rows * 5 + 40) % 256][: shape[2] if len(shape) == 3 else 1]
     return np.dstack(planes).astype(np.uint8) if len(shape) == 3 else planes[0].astype(np.uint8)
-
-
-def encode(ext: str, rgb: np.ndarray, params: tuple[int, ...] = ()) -> bytes:
-    bgr = rgb[..., [2, 1, 0, 3][: rgb.shape[2]]] if rgb.ndim == 3 else rgb
-    ok, buf = cv2.imencode(ext, bgr, list(params))
-    assert ok
-    return buf.tobytes()
-
-
-def pil_bytes(image: Image.Image, fmt: str, **kw) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **kw)
-    return out.getvalue()
 
 
 def restart_jpeg() -> bytes:
