@@ -8,11 +8,13 @@ reported), 2x2 max pooling of every image to a PNG of the pooled size:
   uint8 -> cv2.imwrite, one image after another (the obvious script).
 * ``I/O floor``: read bytes, cv2.imdecode, take every other pixel, cv2.imencode
   PNG, write, on ``--jobs`` threads: what any tool must at least do.
-* ``poolcli``: ``batch.plan`` + ``batch.run`` with ``--jobs`` worker threads
-  (the code behind ``poolcli max DIR -k 2 --format png -o OUT/ -j N``).
+* ``poolcli``: ``batch.execute`` with ``--jobs`` worker threads (the code
+  behind ``poolcli max DIR -k 2 --format png -o OUT/ -j N``).
 * ``poolcli, torch threads default``: the same, without setting torch to one
   intra-op thread per worker.
-* ``poolcli, processes``: ``pipeline.process`` on a process pool of ``--jobs``.
+* ``poolcli, processes``: the same with ``--engine processes`` (worker
+  processes started for the run, their start-up included); its outputs are
+  checked to be byte-identical to the threads engine's.
 * ``poolcli CLI``: the installed command in a subprocess, start-up included.
 * ``poolcli, cuda``: where CUDA exists, pooling on the GPU with 16 same-size
   images stacked per call, and (``cuda-b1``) one image per call.
@@ -36,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -82,21 +84,23 @@ def io_floor(paths: list[Path], out: Path, jobs: int) -> None:
 
 
 def poolcli_batch(
-    folder: Path, out: Path, jobs: int, torch_one_thread: bool = True, device: str = "cpu", batch_size: int = 1
-) -> None:
-    from poolcli import batch, report
-    from poolcli.params import PoolSpec
-    from poolcli.pipeline import FileOptions, pooling_operation
+    folder: Path, out: Path, jobs: int, torch_one_thread: bool = True, device: str = "cpu", batch_size: int = 1,
+    engine: str = "threads",
+) -> None:  # fmt: skip
+    from poolcli import batch, engines, report
+    from poolcli.pipeline import Pooling
+    from poolcli.spec import PoolSpec
 
-    op = pooling_operation(PoolSpec.make("max", 2), device)
-    work = batch.plan([str(folder)], op.tag, output=f"{out}/", fmt="png")
     reporter = report.Reporter(io.StringIO(), io.StringIO(), quiet=True)
     patch = contextlib.nullcontext()
     if not torch_one_thread:
-        patch = _patched(batch, "_torch_threads", lambda jobs, device: contextlib.nullcontext())
+        patch = _patched(batch, "make_engine", lambda name, workers, torch_threads: engines.make_engine(name, workers))
     with patch:
-        summary = batch.run(work, op, FileOptions(), reporter, jobs=jobs, batch_size=batch_size)
-    assert summary.written == len(work.jobs) and not summary.failed, summary
+        summary = batch.execute(
+            [str(folder)], Pooling(PoolSpec.make("max", 2)), reporter, outputs=batch.Outputs(f"{out}/", "png"),
+            options=batch.RunOptions(jobs=jobs, batch_size=batch_size, engine=engine), device=device,
+        )  # fmt: skip
+    assert summary.written == len(list(folder.iterdir())) and not summary.failed, summary
 
 
 @contextlib.contextmanager
@@ -109,23 +113,18 @@ def _patched(obj: object, name: str, value: object):
         setattr(obj, name, before)
 
 
-def _process_chunk(jobs: list) -> int:
-    from poolcli.params import PoolSpec
-    from poolcli.pipeline import FileOptions, pooling_operation, process
-
-    torch.set_num_threads(1)
-    op = pooling_operation(PoolSpec.make("max", 2), "cpu")
-    return sum(process(job, op, FileOptions()).status == "written" for job in jobs)
-
-
-def poolcli_processes(folder: Path, out: Path, jobs: int) -> None:
-    from poolcli import batch
-    from poolcli.params import PoolSpec
-
-    work = batch.plan([str(folder)], PoolSpec.make("max", 2).tag(), output=f"{out}/", fmt="png")
-    chunks = [work.jobs[i : i + 8] for i in range(0, len(work.jobs), 8)]
-    with ProcessPoolExecutor(jobs) as pool:
-        assert sum(pool.map(_process_chunk, chunks)) == len(work.jobs)
+def same_bytes(folder: Path, scratch: Path, jobs: int) -> bool:
+    """Whether the threads and processes engines write byte-identical outputs."""
+    outs = {engine: Path(tempfile.mkdtemp(dir=scratch)) for engine in ("threads", "processes")}
+    for engine, out in outs.items():
+        poolcli_batch(folder, out, jobs, engine=engine)
+    names = sorted(p.name for p in outs["threads"].iterdir())
+    same = names == sorted(p.name for p in outs["processes"].iterdir()) and all(
+        (outs["threads"] / n).read_bytes() == (outs["processes"] / n).read_bytes() for n in names
+    )
+    for out in outs.values():
+        shutil.rmtree(out)
+    return same
 
 
 def poolcli_cli(folder: Path, out: Path, jobs: int) -> None:
@@ -180,7 +179,7 @@ def main() -> None:
             "floor": lambda out: io_floor(paths, out, args.jobs),
             "poolcli": lambda out: poolcli_batch(src, out, args.jobs),
             "poolcli-torch-default": lambda out: poolcli_batch(src, out, args.jobs, torch_one_thread=False),
-            "poolcli-processes": lambda out: poolcli_processes(src, out, args.jobs),
+            "poolcli-processes": lambda out: poolcli_batch(src, out, args.jobs, engine="processes"),
             "poolcli-cli": lambda out: poolcli_cli(src, out, args.jobs),
         }
         if torch.cuda.is_available():
@@ -207,6 +206,11 @@ def main() -> None:
             runs = ", ".join(f"{args.count / t:.1f}" for t in ts)
             print(
                 f"{name:<24} {rates[name]:7.1f} img/s  {cpu_ms[name]:6.1f} CPU ms/img  (img/s of {args.repeat} rounds: {runs})"
+            )
+        if "poolcli-processes" in rates and "poolcli" in rates:
+            print(
+                f"processes / threads {rates['poolcli-processes'] / rates['poolcli']:.2f}x img/s; "
+                f"outputs byte-identical: {same_bytes(src, scratch, args.jobs)}"
             )
         if "poolcli" in rates:
             for base in ("floor", "serial"):

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 import poolcli
-from poolcli.params import PoolSpec
+from poolcli.spec import PoolSpec
 
 DEFAULT_SIZES = "1024x1024x3,4096x4096x3,4096x4096,4096x4096x3:uint16"
 QUICK_SIZES = "1024x1024x3,4096x4096x3"

@@ -26,9 +26,10 @@ from .errors import (
     ParameterError,
     PoolcliError,
     UsageProblem,
+    WindowTooLargeError,
     WriteError,
 )
-from .params import output_size
+from .spec import PoolSpec, output_size
 
 __version__ = "0.1.0"
 
@@ -52,8 +53,10 @@ __all__ = [
     "OutputExistsError",
     "OutputPathError",
     "ParameterError",
+    "PoolSpec",
     "PoolcliError",
     "UsageProblem",
+    "WindowTooLargeError",
     "WriteError",
     "__version__",
     "adaptive_pool",

@@ -1,32 +1,69 @@
 """The ``poolcli`` command line: click wiring over the library, nothing else.
 
-Heavy modules (numpy, torch, OpenCV, matplotlib) are imported inside the
-commands, so ``poolcli --help`` and ``--version`` answer at once.
+Each option group turns its options into one library value (a
+:class:`~poolcli.spec.PoolSpec`, read or write options, ...); each command
+body hands those to :func:`poolcli.batch.execute` and turns the summary
+into an exit status. The pooling commands are made from the op registry
+(:mod:`poolcli.ops`). Errors become one line and an exit status here, in one
+place (:func:`exit_code_for`, :data:`HINTS`). Heavy modules (NumPy, torch,
+OpenCV, matplotlib) are imported only by the commands that use them, so
+``poolcli --help`` answers at once.
 """
 
 from __future__ import annotations
 
-import json
+import functools
+import signal
 import sys
+import time
+import traceback
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 
-from . import __version__
+from . import __version__, ops
+from .engines import ENGINES
 from .errors import ParameterError, PoolcliError, UsageProblem
-from .params import COMPARE_OPS, DEFAULT_COMPARE_OPS, OPS, PoolSpec, parse_pair, parse_size
 from .sniff import DEFAULT_MAX_PIXELS
+from .spec import KNOB_LIMIT, PoolSpec, parse_pair, parse_size
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+
+#: What the command line adds to an error of each kind: the flag that helps.
+HINTS: dict[str, str] = {
+    "OutputExistsError": " (use --overwrite to replace it)",
+    "ImageTooLargeError": " (raise it with --max-pixels; 0 = no limit)",
+    "WindowTooLargeError": " (use --padding or --ceil)",
+    "TruncatedImageError": " (--allow-truncated decodes the part that is there)",
+    "StrictError": " (an error with --strict)",
+    "CudaUnavailableError": "; use --device cpu",
+    "CollisionError": " (or use --on-collision rename)",
+    "NoImagesAtTopError": " (-r looks in subfolders)",
+}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so a run stops the same way (exit status 143)."""
+
+
+def hint(kind: str | None, text: str) -> str:
+    """``text`` (an error of class ``kind``) with the flag that helps."""
+    return text + HINTS.get(kind or "", "")
+
+
+def describe(error: BaseException) -> str:
+    """An error as its one line."""
+    return hint(type(error).__name__, str(error))
 
 
 def exit_code_for(error: BaseException) -> int:
     """The one place errors become exit statuses."""
     if isinstance(error, (UsageProblem, click.UsageError)):
         return EXIT_USAGE
+    if isinstance(error, Terminated):
+        return EXIT_TERMINATED
     if isinstance(error, (KeyboardInterrupt, click.Abort)):
         return EXIT_INTERRUPTED
     if isinstance(error, click.ClickException):
@@ -35,7 +72,13 @@ def exit_code_for(error: BaseException) -> int:
 
 
 def report_error(message: str) -> None:
-    click.echo(f"poolcli: error: {message}", err=True)
+    _echo_err(f"poolcli: error: {message}")
+
+
+def _echo_err(text: str) -> None:
+    from .report import _write
+
+    _write(sys.stderr, text + "\n")
 
 
 class PoolcliGroup(click.Group):
@@ -43,26 +86,32 @@ class PoolcliGroup(click.Group):
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:  # fmt: skip
-        debug = "--debug" in (sys.argv[1:] if args is None else list(args))
+        argv = sys.argv[1:] if args is None else list(args)
+        debug = "--debug" in argv
         try:
-            code = super().main(args, prog_name or "poolcli", complete_var, standalone_mode=False, **extra)
-            code = EXIT_OK if code is None else code
+            if not argv:  # poolcli alone: the help, as an answer, not an error
+                with click.Context(self, info_name=prog_name or "poolcli", **CONTEXT) as ctx:  # type: ignore[arg-type]
+                    click.echo(self.get_help(ctx))
+                code = EXIT_OK
+            else:
+                code = super().main(argv, prog_name or "poolcli", complete_var, standalone_mode=False, **extra)
+                code = EXIT_OK if code is None else code
         except click.exceptions.Exit as exc:
             code = exc.exit_code
         except click.ClickException as exc:
             report_error(exc.format_message() if not isinstance(exc, click.UsageError) else _usage_text(exc))
             code = exit_code_for(exc)
         except (click.Abort, KeyboardInterrupt) as exc:
-            click.echo("poolcli: interrupted", err=True)
+            _echo_err("poolcli: terminated" if isinstance(exc, Terminated) else "poolcli: interrupted")
             code = exit_code_for(exc)
         except PoolcliError as exc:
             if debug:
-                raise
-            report_error(str(exc))
+                _echo_err(traceback.format_exc().rstrip())
+            report_error(describe(exc))
             code = exit_code_for(exc)
         except Exception as exc:  # a bug: still one line, the traceback with --debug
             if debug:
-                raise
+                _echo_err(traceback.format_exc().rstrip())
             report_error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
             code = exit_code_for(exc)
         if standalone_mode:
@@ -81,7 +130,7 @@ def _usage_text(exc: click.UsageError) -> str:
 
 
 class PairType(click.ParamType):
-    """``N`` or ``HxW`` (rows x cols)."""
+    """``N`` or ``HxW`` (rows x cols), each at most :data:`~poolcli.spec.KNOB_LIMIT`."""
 
     name = "N|HxW"
 
@@ -106,11 +155,13 @@ class PaddingType(PairType):
 
 
 class SizeType(click.ParamType):
-    """Adaptive output size: ``N``, ``HxW``, with ``-`` for a side kept as is."""
+    """An output size: ``N``, ``HxW``, with ``-`` for a side kept as is."""
 
     name = "N|HxW"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
         try:
             return parse_size(str(value))
         except ParameterError as exc:
@@ -163,165 +214,260 @@ class ColorType(click.ParamType):
 
         try:
             return parse_color(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+        except ParameterError as exc:
+            self.fail(exc.reason + f" (got {value!r})", param, ctx)
 
 
 PAIR, PADDING, SIZE, COLOR = PairType(), PaddingType(), SizeType(), ColorType()
 
-# --- shared option groups ----------------------------------------------------------------------
+
+# --- option groups: each gives the command one library value ----------------------------------
 
 
-def _apply_options(options: list[Callable[[Callable], Callable]]) -> Callable[[Callable], Callable]:
+def _group(target: str, params: list[click.Parameter], build: Callable[..., Any]) -> Callable[[Callable], Callable]:
+    """Add ``params`` to a command and give its callback ``target=build(**their values)`` instead."""
+    names = [p.name for p in params]
+
     def decorate(f: Callable) -> Callable:
-        for option in reversed(options):
-            f = option(f)
-        return f
+        @functools.wraps(f)
+        def callback(*args: Any, **kwargs: Any) -> Any:
+            values = {name: kwargs.pop(name) for name in names}
+            return f(*args, **{target: build(**values)}, **kwargs)
+
+        callback.__click_params__ = list(getattr(f, "__click_params__", [])) + list(reversed(params))  # type: ignore[attr-defined]
+        return callback
 
     return decorate
 
 
-def pooling_options(op: str) -> Callable[[Callable], Callable]:
-    """The kernel/stride/padding/... knobs, defined once for every pooling command."""
-    options = [
-        click.option("-k", "--kernel", type=PAIR, default="2", metavar="N|HxW", show_default=True, help="Window size, N or HxW (rows x cols)."),
-        click.option("-s", "--stride", type=PAIR, default=None, metavar="N|HxW", help="Step between windows, N or HxW.  [default: the kernel]"),
-        click.option("-p", "--padding", type=PADDING, default="0", metavar="N|HxW|same", show_default=True,
-                     help="Padding on each side, N or HxW (at most half the kernel), or 'same' for an output of ceil(in/stride)."),
-        click.option("-d", "--dilation", type=PAIR, default="1", metavar="N|HxW", show_default=True,
-                     help="Spacing between the cells of a window (max and min only)."),
-        click.option("--ceil/--floor", "ceil_mode", default=False, show_default=True,
-                     help="Round the output size up (PyTorch's ceil_mode) or down."),
-    ]  # fmt: skip
-    if op == "avg":
-        options += [
-            click.option("--count-include-pad/--no-count-include-pad", default=True, show_default=True,
-                         help="Whether padded cells count in the divisor of an average."),
-            click.option("--divisor", type=click.IntRange(min=1), default=None,
-                         help="Divide every window's sum by this instead (PyTorch's divisor_override)."),
-        ]  # fmt: skip
-    return _apply_options(options)
+def _knob_params(knobs: frozenset[str] | tuple[str, ...]) -> list[click.Parameter]:
+    """The shared pooling knobs, defined once, in the order help lists them."""
+    made: dict[str, Callable[[], click.Parameter]] = {
+        "kernel": lambda: click.Option(["-k", "--kernel"], type=PAIR, default="2", metavar="N|HxW", show_default=True,
+                                       help="Window size, N or HxW (rows x cols)."),
+        "stride": lambda: click.Option(["-s", "--stride"], type=PAIR, default=None, metavar="N|HxW",
+                                       help="Step between windows, N or HxW.  [default: the kernel]"),
+        "padding": lambda: click.Option(["-p", "--padding"], type=PADDING, default="0", metavar="N|HxW|same",
+                                        show_default=True, help="Padding on each side, N or HxW (at most half the "
+                                        "kernel), or 'same' for an output of ceil(in/stride)."),
+        "dilation": lambda: click.Option(["-d", "--dilation"], type=PAIR, default="1", metavar="N|HxW",
+                                         show_default=True, help="Spacing between the cells of a window."),
+        "ceil_mode": lambda: click.Option(["--ceil/--floor", "ceil_mode"], default=False, show_default=True,
+                                          help="Round the output size up (PyTorch's ceil_mode) or down."),
+        "count_include_pad": lambda: click.Option(["--count-include-pad/--no-count-include-pad"], default=True,
+                                                  show_default=True, help="Whether padded cells count in the "
+                                                  "divisor of an average."),
+        "divisor": lambda: click.Option(["--divisor"], type=click.IntRange(1, KNOB_LIMIT), default=None,
+                                        help="Divide every window's sum by this instead (PyTorch's divisor_override)."),
+        "size": lambda: click.Option(["--size"], type=SIZE, required=True, metavar="N|HxW",
+                                     help="Output size N or HxW (rows x cols); '-' keeps a side, e.g. 64x-."),
+    }  # fmt: skip
+    return [make() for name, make in made.items() if name in knobs]
 
 
-def _opencv_pixel_limit(ctx: click.Context, param: click.Parameter, value: int) -> int:
-    # OpenCV reads its own cap once, at import: set it before the first image is read
+def _param_option(param: ops.Param) -> click.Option:
+    """The option for an op's own parameter, from its declaration."""
+    kind: Any
+    if param.choices is not None:
+        kind = click.Choice(param.choices)
+    elif isinstance(param.default, bool):
+        return click.Option([f"{param.flag}/--no-{param.flag[2:]}", param.name], default=param.default, help=param.help)
+    elif isinstance(param.default, int):
+        kind = click.IntRange(param.low, param.high)  # type: ignore[arg-type]
+    else:
+        kind = click.FloatRange(param.low, param.high)
+    return click.Option([param.flag, param.name], type=kind, default=param.default, show_default=True, help=param.help)
+
+
+def spec_options(info: ops.OpInfo) -> Callable[[Callable], Callable]:
+    """The knobs and parameters ``info`` takes, built into ``spec``.
+
+    A windowed op also accepts, unlisted, the window knobs it does not take,
+    so that ``avg -d 2`` is told why avg has no dilation rather than that
+    there is no such option.
+    """
+    shown = info.knobs | (frozenset(ops.GEOMETRY) if info.kind == "window" else frozenset())
+    params = _knob_params(shown) + [_param_option(p) for p in info.params]
+    for param in params:
+        if isinstance(param, click.Option) and param.name not in info.knobs and param.name in ops.GEOMETRY:
+            param.hidden = True
+            param.default = None
+    return _group("spec", params, lambda **values: PoolSpec.make(info.name, **_given(values)))
+
+
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None or k in ("stride", "divisor")}
+
+
+def knob_options(knobs: tuple[str, ...]) -> Callable[[Callable], Callable]:
+    """Window knobs for commands that make several specs (``compare``, ``info``), as a dict ``knobs``."""
+    return _group("knobs", _knob_params(knobs), lambda **values: values)
+
+
+def _read_options(color: str, gray: bool, ignore_orientation: bool, max_pixels: int, strict: bool,
+                  allow_truncated: bool) -> Any:  # fmt: skip
     from .image_io import set_opencv_pixel_limit
+    from .pipeline import ReadOptions
 
-    set_opencv_pixel_limit(value)
-    return value
+    set_opencv_pixel_limit(max_pixels)  # OpenCV reads its own cap once, when it is first imported
+    return ReadOptions("gray" if gray else color, ignore_orientation, max_pixels, strict, allow_truncated)  # type: ignore[arg-type]
 
 
 def read_options(f: Callable) -> Callable:
-    """How much damage and size an input may have."""
-    return _apply_options([
-        click.option("--max-pixels", type=click.IntRange(min=0), default=DEFAULT_MAX_PIXELS, show_default=True,
-                     callback=_opencv_pixel_limit,
-                     help="Refuse an image whose header declares more pixels, before decoding it (0 = no limit)."),
-        click.option("--strict", is_flag=True,
-                     help="Make every warning about an input an error (recovered corrupt data, extra frames, truncation)."),
-        click.option("--allow-truncated", is_flag=True,
+    """How inputs are read: colour, orientation, and how much size and damage an input may have."""
+    return _group("read", [
+        click.Option(["--color"], type=click.Choice(["auto", "gray", "rgb", "unchanged"]), default="auto",
+                     show_default=True, help="auto/unchanged keep what the file has (gray, colour, alpha, 16-bit, "
+                     "float); gray or rgb convert."),
+        click.Option(["--gray"], is_flag=True, help="Shorthand for --color gray."),
+        click.Option(["--ignore-orientation"], is_flag=True,
+                     help="Keep the stored pixel layout; do not apply the EXIF orientation."),
+        click.Option(["--max-pixels"], type=click.IntRange(0, 2**62), default=DEFAULT_MAX_PIXELS, show_default=True,
+                     help="Refuse an image (input or output) of more pixels, from its header, before decoding it "
+                     "(0 = no limit)."),
+        click.Option(["--strict"], is_flag=True, help="Make every warning about an input an error (recovered "
+                     "corrupt data, extra frames, truncation)."),
+        click.Option(["--allow-truncated"], is_flag=True,
                      help="Decode a JPEG that ends early, with a warning; the missing part is grey."),
-    ])(f)  # fmt: skip
+    ], _read_options)(f)  # fmt: skip
 
 
-def input_options(f: Callable) -> Callable:
-    """How images are read, and on which device they are pooled."""
-    return _apply_options([
-        click.option("--color", type=click.Choice(["auto", "gray", "rgb", "unchanged"]), default="auto", show_default=True,
-                     help="auto/unchanged keep what the file has (gray, colour, alpha, 16-bit, float); gray or rgb convert."),
-        click.option("--gray", "gray", is_flag=True, help="Shorthand for --color gray."),
-        click.option("--ignore-orientation", is_flag=True, help="Keep the stored pixel layout; do not apply the EXIF orientation."),
-        read_options,
-        click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda|cuda:N",
-                     help="Where to pool; auto uses CUDA when available. Asking for CUDA without it is an error."),
-    ])(f)  # fmt: skip
+def device_option(f: Callable) -> Callable:
+    return click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda|cuda:N",
+                        help="Where to pool; auto uses CUDA when available. Asking for CUDA without it is an "
+                        "error.")(f)  # fmt: skip
+
+
+class Output(NamedTuple):
+    """The output options, as library values."""
+
+    outputs: Any  # batch.Outputs
+    write: Any  # pipeline.WriteOptions
+    dry_run: bool
+    quiet: bool
+
+
+def _output(output: str | None, fmt: str | None, overwrite: bool, depth: str | None, flatten: bool,
+            background: tuple[int, int, int] | None, quality: int | None, dry_run: bool, quiet: bool) -> Output:  # fmt: skip
+    from .batch import Outputs
+    from .pipeline import WriteOptions
+
+    if output == "-" and _isatty(sys.stdout):
+        raise click.UsageError(
+            "-o - would write binary image data to the terminal; redirect it (> FILE) or use -o FILE"
+        )
+    write = WriteOptions(overwrite, None if depth is None else int(depth), flatten, background, quality)
+    return Output(Outputs(output, fmt), write, dry_run, quiet)
 
 
 def output_options(f: Callable) -> Callable:
-    """Where results go and what happens to existing files."""
-    return _apply_options([
-        click.option("-o", "--output", default=None, metavar="FILE|DIR/|-",
-                     help="Output file, folder (existing, or ending in '/'; it mirrors input folders' trees), or '-' for "
-                          "standard output. [default: beside the input, as <stem>.<op>-k<K>-s<S>.<ext>]"),
-        click.option("--format", "fmt", default=None, metavar="EXT",
+    """Where results go, what happens to existing files, and conversions for the output format."""
+    return _group("output", [
+        click.Option(["-o", "--output"], default=None, metavar="FILE|DIR|-",
+                     help="Output file, or folder (with several inputs, a folder or a pattern, or ending in '/'; it "
+                     "mirrors input folders' trees and is created), or '-' for standard output. [default: beside "
+                     "the input, as <stem>.<op>-k<K>-s<S>.<ext>]"),
+        click.Option(["--format", "fmt"], default=None, metavar="EXT",
                      help="Output format (png, jpg, tif, webp, ...). [default: the input's; PNG on standard output]"),
-        click.option("--overwrite", is_flag=True, help="Replace existing outputs (otherwise they are skipped, and a single named output is an error)."),
-        click.option("--depth", type=click.Choice(["8", "16"]), default=None, callback=lambda c, p, v: v and int(v),
-                     help="Convert samples to 8 or 16 bits for the output (uint16 -> 8: round(x/257); float 0..1 -> round(x*255))."),
-        click.option("--flatten", is_flag=True, help="Composite alpha over white (or --background) and drop it."),
-        click.option("--background", type=COLOR, default=None,
+        click.Option(["--overwrite"], is_flag=True,
+                     help="Replace existing outputs (otherwise they are skipped, and a single named output is an error)."),
+        click.Option(["--depth"], type=click.Choice(["8", "16"]), default=None,
+                     help="Convert samples to 8 or 16 bits for the output (uint16 -> 8: round(x/257); float 0..1 -> "
+                     "round(x*255))."),
+        click.Option(["--flatten"], is_flag=True, help="Composite alpha over white (or --background) and drop it."),
+        click.Option(["--background"], type=COLOR, default=None,
                      help="Colour under transparent pixels: white, black, gray, #RRGGBB or R,G,B. Implies --flatten."),
-        click.option("--dry-run", is_flag=True, help="Print what would be written and the output sizes; write nothing."),
-        click.option("-q", "--quiet", is_flag=True, help="Print errors only."),
-    ])(f)  # fmt: skip
+        click.Option(["--quality"], type=click.IntRange(1, 100), default=None, metavar="1..100",
+                     help="JPEG and WebP quality.  [default: 95; PNG and TIFF keep the exact result]"),
+        click.Option(["--dry-run"], is_flag=True,
+                     help="Say what would be written (or skipped) and the output sizes; write nothing."),
+        click.Option(["-q", "--quiet"], is_flag=True, help="Print errors only."),
+    ], _output)(f)  # fmt: skip
 
 
-def figure_options(with_compare: bool) -> Callable[[Callable], Callable]:
-    """How comparison figures look; ``with_compare`` adds ``--compare``/``--no-output`` (pooling commands)."""
-    options = []
-    if with_compare:
-        options += [
-            click.option("--compare", is_flag=False, flag_value="", default=None, metavar="[FILE.png|DIR/]",
-                         help="Also write a figure, original | result, as <output stem>.compare.png beside the output "
-                              "(or to FILE.png, or into DIR/). Put it after the inputs, or write --compare=FILE.png."),
-            click.option("--no-output", is_flag=True, help="With --compare: write only the figure, not the pooled image."),
-        ]  # fmt: skip
-    options += [
-        click.option("--dpi", type=click.IntRange(50, 300), default=100, show_default=True,
-                     help="Figure resolution; panels are sized in inches, so more dpi means more pixels."),
-        click.option("--title", default=None, help="Figure heading.  [default: the input's file name]"),
-        click.option("--cmap", default="gray", show_default=True,
-                     help="Colormap for grayscale images (any matplotlib name: gray, viridis, magma, ...)."),
-        click.option("--true-size", is_flag=True,
-                     help="Draw results at their real size next to the original, instead of enlarged to its size."),
-        click.option("--annotate", is_flag=True, help="Write each pixel's value in its cell (images up to 16x16)."),
-    ]  # fmt: skip
-    return _apply_options(options)
-
-
-def _figure_style(kw: dict[str, Any]) -> Any:
-    """Take the figure options out of ``kw`` as a FigureStyle (the colormap checked)."""
+def _style(dpi: int, title: str | None, cmap: str, true_size: bool, annotate: bool) -> Any:
     from .figures import FigureStyle, check_cmap
 
-    cmap = kw.pop("cmap")
-    style = FigureStyle(kw.pop("dpi"), kw.pop("title"), cmap, kw.pop("true_size"), kw.pop("annotate"))
     if cmap != FigureStyle.cmap:
         check_cmap(cmap)
-    return style
+    return FigureStyle(dpi, title, cmap, true_size, annotate)
 
 
-def _figure_request(kw: dict[str, Any]) -> Any:
-    """The ``--compare`` request of a pooling command, or None; figure options need ``--compare``."""
+def _style_params() -> list[click.Parameter]:
+    return [
+        click.Option(["--dpi"], type=click.IntRange(50, 300), default=100, show_default=True,
+                     help="Figure resolution; panels are sized in inches, so more dpi means more pixels."),
+        click.Option(["--title"], default=None, help="Figure heading.  [default: the input's file name]"),
+        click.Option(["--cmap"], default="gray", show_default=True,
+                     help="Colormap for grayscale images (any matplotlib name: gray, viridis, magma, ...)."),
+        click.Option(["--true-size"], is_flag=True,
+                     help="Draw results at their real size next to the original, instead of enlarged to its size."),
+        click.Option(["--annotate"], is_flag=True, help="Write each pixel's value in its cell (images up to 16x16)."),
+    ]  # fmt: skip
+
+
+class Figure(NamedTuple):
+    request: Any  # pipeline.FigureRequest or None
+    where: str | None
+
+
+def _figure(compare: bool, compare_to: str | None, no_output: bool, **style: Any) -> Figure:
     from .figures import FigureStyle
     from .pipeline import FigureRequest
 
-    where, no_output = kw.pop("compare"), kw.pop("no_output")
-    style = _figure_style(kw)
-    if where is None:
+    drawn = _style(**style)
+    if not (compare or compare_to):
         if no_output:
             raise click.UsageError("--no-output needs --compare (it would write nothing)")
-        if style != FigureStyle():
+        if drawn != FigureStyle():
             raise click.UsageError("--dpi, --title, --cmap, --true-size and --annotate need --compare")
-        return None
-    return FigureRequest(where, style, not no_output)
+        return Figure(None, None)
+    return Figure(FigureRequest(drawn, not no_output), compare_to)
 
 
-def batch_options(f: Callable) -> Callable:
+def figure_options(f: Callable) -> Callable:
+    """``--compare`` on the pooling commands, and how its figure looks."""
+    return _group("figure", [
+        click.Option(["--compare"], is_flag=True,
+                     help="Also write a figure, original | result, as <output stem>.compare.png beside the output."),
+        click.Option(["--compare-to"], default=None, metavar="FILE.png|DIR",
+                     help="Write the --compare figure there instead (a folder with several inputs). Implies --compare."),
+        click.Option(["--no-output"], is_flag=True, help="With --compare: write only the figure, not the pooled image."),
+        *_style_params(),
+    ], _figure)(f)  # fmt: skip
+
+
+def style_options(f: Callable) -> Callable:
+    """How a ``compare`` figure looks, as ``style``."""
+    return _group("style", _style_params(), _style)(f)
+
+
+def _run_options(recursive: bool, follow_links: bool, jobs: int | None, batch_size: int | None, engine: str,
+                 on_collision: str, report: str | None) -> Any:  # fmt: skip
+    from .batch import RunOptions
+
+    return RunOptions(recursive, follow_links, jobs, batch_size, engine, on_collision, report)  # type: ignore[arg-type]
+
+
+def run_options(f: Callable) -> Callable:
     """Many inputs: finding them, running them in parallel, and the record of a run."""
-    return _apply_options([
-        click.option("-r", "--recursive", is_flag=True, help="Descend into subfolders of input folders."),
-        click.option("--follow-links", is_flag=True,
+    return _group("run", [
+        click.Option(["-r", "--recursive"], is_flag=True, help="Descend into subfolders of input folders."),
+        click.Option(["--follow-links"], is_flag=True,
                      help="Descend into symbolic links to folders (each folder once, so loops end)."),
-        click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, metavar="N",
-                     help="Images processed at once (worker threads).  [default: the number of CPU cores]"),
-        click.option("--batch-size", type=click.IntRange(min=1), default=None, metavar="N",
+        click.Option(["-j", "--jobs"], type=click.IntRange(1, 1 << 20), default=None, metavar="N",
+                     help="Images processed at once, each holding its decoded image in memory (at most 4 per CPU "
+                     "core).  [default: the number of CPU cores]"),
+        click.Option(["--batch-size"], type=click.IntRange(1, 1024), default=None, metavar="N",
                      help="Images of one size pooled as one (N, C, H, W) tensor.  [default: 4 on CUDA, 1 on the CPU]"),
-        click.option("--on-collision", type=click.Choice(["rename", "refuse"]), default="rename", show_default=True,
-                     help="When two inputs would write one output (a.jpg, a.png -> a.<op>.png): keep each "
-                          "source's extension in the name (a.jpg.<op>.png), or stop before any work."),
-        click.option("--report", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+        click.Option(["--engine"], type=click.Choice(ENGINES), default="threads", show_default=True,
+                     help="Worker threads in this process, or worker processes."),
+        click.Option(["--on-collision"], type=click.Choice(["rename", "refuse"]), default="rename", show_default=True,
+                     help="When two inputs would write one output (a.jpg, a.png -> a.<op>.png): keep each source's "
+                     "extension in the name (a.jpg.<op>.png), or stop before any work."),
+        click.Option(["--report"], default=None, metavar="FILE",
                      help="Write one JSON line per input: input, output, status, error, shapes, milliseconds."),
-    ])(f)  # fmt: skip
+    ], _run_options)(f)  # fmt: skip
 
 
 # --- the commands ---------------------------------------------------------------------------------
@@ -345,287 +491,178 @@ def cli(debug: bool) -> None:
 INPUTS_HELP = "Inputs are files, folders (-r descends) and glob patterns; '-' reads standard input."
 
 
-def _pool_command(op: str, summary: str, example: str) -> click.Command:
+def _help(summary: str, example: str, more: str = "") -> str:
+    return f"{summary}\n\n{INPUTS_HELP}{more}\n\n\b\nExample:\n  {example}"
+
+
+def _pool_command(info: ops.OpInfo) -> None:
     @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-    @pooling_options(op)
-    @input_options
+    @spec_options(info)
+    @read_options
+    @device_option
     @output_options
-    @figure_options(with_compare=True)
-    @batch_options
-    def command(inputs: tuple[str, ...], **kw: Any) -> int:
-        spec = PoolSpec.make(
-            op, kw.pop("kernel"), kw.pop("stride"), kw.pop("padding"), kw.pop("dilation"), kw.pop("ceil_mode"),
-            kw.pop("count_include_pad", True), kw.pop("divisor", None),
-        )  # fmt: skip
-        from .pipeline import pooling_operation
+    @figure_options
+    @run_options
+    def command(inputs: tuple[str, ...], spec: PoolSpec, read: Any, device: str, output: Output, figure: Figure,
+                run: Any) -> int:  # fmt: skip
+        from dataclasses import replace
 
-        figure = _figure_request(kw)
-        return _run(inputs, lambda device: pooling_operation(spec, device), figure=figure, **kw)
+        from .pipeline import Pooling
 
-    command.__doc__ = f"{summary}\n\n{INPUTS_HELP}\n\n\b\nExample:\n  {example}"
-    return cli.command(op, context_settings=CONTEXT)(command)
+        outputs = replace(output.outputs, figure=figure.where)
+        return _execute(inputs, Pooling(spec, figure.request), read, device, output._replace(outputs=outputs), run,
+                        output_lines=figure.request is None or figure.request.write_output)  # fmt: skip
 
-
-_pool_command(
-    "max",
-    "Max pooling: each output pixel is the brightest in its window.",
-    "poolcli max photos/ -r -k 2 -o small/",
-)
-_pool_command(
-    "avg",
-    "Average pooling: each output pixel is its window's mean (integers rounded half to even).",
-    "poolcli avg photo.png -k 3 -s 2 -p 1 --no-count-include-pad -o small.png",
-)
-_pool_command(
-    "min",
-    "Min pooling: each output pixel is the darkest in its window (PyTorch's -max_pool(-x)).",
-    "poolcli min photo.png -k 2x3 --ceil --gray",
-)
+    command.__doc__ = _help(info.summary, info.example)
+    cli.command(info.name, context_settings=CONTEXT)(command)
 
 
-@cli.command("adaptive", context_settings=CONTEXT)
-@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-@click.option(
-    "--size",
-    type=SIZE,
-    required=True,
-    metavar="N|HxW",
-    help="Output size N or HxW (rows x cols); '-' keeps a side, e.g. 64x-.",
-)
-@click.option("--reduce", type=click.Choice(["avg", "max", "min"]), default="avg", show_default=True)
-@input_options
-@output_options
-@figure_options(with_compare=True)
-@batch_options
-def adaptive_cmd(inputs: tuple[str, ...], size: tuple[int | None, int | None], reduce: str, **kw: Any) -> int:
-    """Adaptive pooling to any output size (PyTorch's adaptive_*_pool2d).
+def _global_command(info: ops.OpInfo) -> None:
+    @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+    @spec_options(info)
+    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image.")
+    @read_options
+    @device_option
+    @run_options
+    def command(inputs: tuple[str, ...], spec: PoolSpec, as_json: bool, read: Any, device: str, run: Any) -> int:
+        from .pipeline import GlobalValues
 
-    Inputs are files, folders (-r descends) and glob patterns; '-' reads standard input.
+        return _execute(inputs, GlobalValues(spec, as_json), read, device, _no_output(), run)
 
-    \b
-    Example:
-      poolcli adaptive photo.png --size 64x48 --reduce max
-    """
-    from .pipeline import adaptive_operation
+    command.__doc__ = _help(info.summary, info.example)
+    cli.command(info.name, context_settings=CONTEXT)(command)
 
-    figure = _figure_request(kw)
-    return _run(inputs, lambda device: adaptive_operation(size, reduce, device), figure=figure, **kw)
+
+for _info in ops.OPS.values():
+    (_global_command if _info.kind == "global" else _pool_command)(_info)
 
 
 @cli.command("compare", context_settings=CONTEXT)
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-@click.option("--ops", type=NameListType(COMPARE_OPS), default=",".join(DEFAULT_COMPARE_OPS), show_default=True,
-              help=f"Operations to show, comma-separated, from {', '.join(COMPARE_OPS)}. Adaptive panels have the "
-                   "size of the k/s ones.")  # fmt: skip
+@click.option("--ops", "panels", type=NameListType(ops.panel_names()), default="max,avg,min,adaptive",
+              show_default=True, help=f"Operations to show, comma-separated, from {', '.join(ops.panel_names())}. "
+              "Adaptive panels have the size of the windowed ones.")  # fmt: skip
 @click.option("--kernels", type=PairListType(), default=None, metavar="N,N,...",
               help="Several kernels, one column each (replaces -k): rows are ops, columns kernels. "
                    "The stride is each kernel unless -s is given.")  # fmt: skip
-@click.option(
-    "--diff", is_flag=True, help="Add |a − b| panels for neighbouring ops, with a colour bar in pixel values."
-)
-@pooling_options("avg")
-@input_options
+@click.option("--diff", is_flag=True, help="Add |op − first op| panels, all on one colour scale, in pixel values.")
+@knob_options(("kernel", "stride", "padding", "dilation", "ceil_mode", "count_include_pad", "divisor"))
+@read_options
+@device_option
 @output_options
-@figure_options(with_compare=False)
-@batch_options
-def compare_cmd(inputs: tuple[str, ...], ops: tuple[str, ...], kernels: tuple | None, diff: bool, **kw: Any) -> int:
+@style_options
+@run_options
+def compare_cmd(inputs: tuple[str, ...], panels: tuple[str, ...], kernels: tuple | None, diff: bool,
+                knobs: dict[str, Any], read: Any, device: str, output: Output, style: Any, run: Any) -> int:  # fmt: skip
     """One figure per image: the original next to each pooling, on the same scale.
 
-    Written as <stem>.compare.png beside the input unless -o names a .png
-    or a folder. --count-include-pad and --divisor apply to avg only.
+    Written as <stem>.compare-k<K>-s<S>.png beside the input (the knobs in
+    the name), or to -o FILE.png, or into -o DIR. --count-include-pad and
+    --divisor apply to the ops that take them (avg). The kernel is 8 unless
+    -k or --kernels says otherwise: on a typical photo, 2x2 panels look alike.
 
     \b
     Example:
-      poolcli compare photo.jpg -k 2 -s 2
+      poolcli compare photo.jpg
       poolcli compare photo.jpg --ops max,avg,min --kernels 2,4,8 -o grid.png
-      poolcli compare sample_images/pattern8x8.png --annotate --diff
+      poolcli compare sample_images/pattern8x8.png -k 2 --annotate --diff
     """
-    from . import batch
-    from .errors import OutputPathError
-    from .paths import check_figure_path
-    from .pipeline import FileOptions, compare_file, comparison
-    from .report import Reporter
-    from .tensor import resolve_device
+    from .compare import DEFAULT_KERNEL, Comparison
+    from .pipeline import Comparing
 
-    style = _figure_style(kw)
-    plan = comparison(
-        ops, kernels or (kw.pop("kernel"),), kw.pop("stride"), kw.pop("padding"), kw.pop("dilation"),
-        kw.pop("ceil_mode"), kw.pop("count_include_pad"), kw.pop("divisor"), diff, str(resolve_device(kw["device"])),
-    )  # fmt: skip
-    output, fmt = kw["output"], kw["fmt"]
-    if fmt is not None and fmt.lower().lstrip(".") != "png":
-        raise OutputPathError(f"figures are written as PNG; drop --format {fmt}")
-    unused = [name for name in ("depth", "flatten", "background", "batch_size") if kw.get(name)]
+    kernel = knobs.pop("kernel")
+    if kernels is None:
+        source = click.get_current_context().get_parameter_source("kernel")
+        kernels = (DEFAULT_KERNEL if source == click.core.ParameterSource.DEFAULT else kernel,)
+    comparison = Comparison.make(panels, kernels, diff=diff, **knobs)
+    outputs, write = output.outputs, output.write
+    if outputs.fmt is not None and outputs.fmt.lower().lstrip(".") != "png":
+        raise click.UsageError(f"figures are written as PNG; drop --format {outputs.fmt}")
+    unused = [flag for flag, value in (("--depth", write.depth), ("--flatten", write.flatten),
+              ("--background", write.background), ("--quality", write.quality), ("--batch-size", run.batch_size))
+              if value]  # fmt: skip
     if unused:
-        flags = ", ".join("--" + name.replace("_", "-") for name in unused)
-        raise click.UsageError(f"{flags}: for pooled images and batches of tensors, not for figures")
-    to_file = output is not None and not (output.endswith("/") or Path(output).is_dir())
-    if to_file:
-        check_figure_path(output)
-    work = batch.plan(inputs, "compare", output=output, fmt=None if to_file else "png", recursive=kw["recursive"],
-                      follow_links=kw["follow_links"], on_collision=kw["on_collision"])  # fmt: skip
-    opts = FileOptions(
-        "gray" if kw["gray"] else kw["color"], kw["ignore_orientation"], kw["overwrite"], kw["dry_run"],
-        max_pixels=kw["max_pixels"], strict=kw["strict"], allow_truncated=kw["allow_truncated"],
-    )  # fmt: skip
-    label = f"{plan.panel_count} panels: original, {', '.join(ops)}{', differences' if diff else ''}"
-    reporter = Reporter(
-        sys.stdout, sys.stderr, quiet=kw["quiet"], single=work.single, label=label, report=kw["report"], debug=_debug()
-    )
-    summary = batch.run(
-        work, None, opts, reporter, jobs=kw["jobs"], step=lambda job: compare_file(job, plan, style, opts)
-    )
-    return EXIT_FAILED if summary.failed else EXIT_OK
-
-
-@cli.command("global", context_settings=CONTEXT)
-@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-@click.option("--reduce", type=click.Choice(["avg", "max", "min"]), default="avg", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image.")
-@input_options
-def global_cmd(inputs: tuple[str, ...], reduce: str, as_json: bool, color: str, gray: bool,
-               ignore_orientation: bool, device: str, **read: Any) -> int:  # fmt: skip
-    """Global pooling: one value per channel, in R, G, B(, A) order (GAP for avg).
-
-    \b
-    Example:
-      poolcli global photo.png --reduce avg --json
-    """
-    from .image_io import load_image
-    from .pooling import global_pool
-    from .tensor import resolve_device
-
-    dev = resolve_device(device)
-    failed = 0
-    for source in _expand(inputs):
-        if isinstance(source, str):
-            report_error(source)
-            failed += 1
-            continue
-        try:
-            loaded = load_image(source, "gray" if gray else color, ignore_orientation=ignore_orientation, **read)  # type: ignore[arg-type]
-            _report_warnings(source, loaded.warnings)
-            image = loaded.image
-            values = global_pool(image, reduce, device=dev)
-        except PoolcliError as exc:
-            if exc.path is None:
-                exc.path = str(source)
-            report_error(str(exc))
-            failed += 1
-            continue
-        names = _channel_names(image)
-        numbers = [float(v) if reduce == "avg" else int(v) if image.dtype.kind in "iu" else float(v) for v in values]
-        if as_json:
-            click.echo(json.dumps({"input": str(source), "reduce": reduce, "dtype": image.dtype.name,
-                                   "channels": names, "values": numbers}))  # fmt: skip
-        else:
-            shown = "  ".join(f"{n}={v:.4f}" if isinstance(v, float) else f"{n}={v}" for n, v in zip(names, numbers))
-            click.echo(f"{source}: global {reduce}: {shown}")
-    return EXIT_FAILED if failed else EXIT_OK
+        raise click.UsageError(f"{', '.join(unused)}: for pooled images and batches of tensors, not for figures")
+    return _execute(inputs, Comparing(comparison, style), read, device, output, run)
 
 
 @cli.command("info", context_settings=CONTEXT)
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-@pooling_options("max")
-@click.option("--color", type=click.Choice(["auto", "gray", "rgb", "unchanged"]), default="auto", show_default=True)
+@knob_options(ops.GEOMETRY)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image.")
 @read_options
-def info_cmd(inputs: tuple[str, ...], kernel: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
-             color: str, as_json: bool, **read: Any) -> int:  # fmt: skip
-    """Describe images and the output size each operation would give; nothing is pooled.
+@run_options
+def info_cmd(inputs: tuple[str, ...], knobs: dict[str, Any], as_json: bool, read: Any, run: Any) -> int:
+    """Describe images and the output size each windowed operation would give; nothing is pooled.
 
-    Sizes come from the formula floor((in + 2p - d(k-1) - 1) / s) + 1 per axis.
+    Sizes come from the formula floor((in + 2p - d(k-1) - 1) / s) + 1 per
+    axis. A knob an operation does not take (avg has no dilation) is left
+    out for it.
 
     \b
     Example:
       poolcli info photo.png -k 3 -s 2 -p 1
     """
-    from .errors import ImageShapeError
-    from .image_io import load_image
+    from .pipeline import Describing
 
-    specs = {}
-    for op in OPS:
+    specs: list[tuple[str, PoolSpec | str]] = []
+    for name in ops.window_ops():
+        info = ops.OPS[name]
+        given = {k: v for k, v in knobs.items() if k in info.knobs}
         try:
-            specs[op] = PoolSpec.make(op, kernel, stride, padding, dilation if op != "avg" else 1, ceil_mode)
+            specs.append((name, PoolSpec.make(name, **given)))
         except ParameterError as exc:
-            specs[op] = exc
-    failed = 0
-    for source in _expand(inputs):
-        if isinstance(source, str):
-            report_error(source)
-            failed += 1
-            continue
-        try:
-            loaded = load_image(source, color, **read)  # type: ignore[arg-type]
-            _report_warnings(source, loaded.warnings)
-            image = loaded.image
-        except PoolcliError as exc:
-            report_error(str(exc))
-            failed += 1
-            continue
-        h, w = image.shape[:2]
-        sizes: dict[str, Any] = {}
-        for op, spec in specs.items():
-            if isinstance(spec, PoolcliError):
-                sizes[op] = {"error": str(spec)}
-                continue
-            try:
-                sizes[op] = {"knobs": spec.describe(), "size": list(spec.output_size(h, w))}
-            except ImageShapeError as exc:
-                sizes[op] = {"knobs": spec.describe(), "error": exc.message}
-        record = {"input": str(source), "height": h, "width": w, "channels": 1 if image.ndim == 2 else image.shape[2],
-                  "channel_names": _channel_names(image), "dtype": image.dtype.name,
-                  "range": [_num(image.min()), _num(image.max())], "ops": sizes}  # fmt: skip
-        if as_json:
-            click.echo(json.dumps(record))
-            continue
-        click.echo(f"{source}")
-        click.echo(
-            f"  size      {h}x{w} (rows x cols), {record['channels']} channel(s) {''.join(record['channel_names'])}"
-        )
-        click.echo(f"  dtype     {image.dtype.name}, values {record['range'][0]}..{record['range'][1]}")
-        for op, entry in sizes.items():
-            knobs = entry.get("knobs", op)
-            if "size" in entry:
-                click.echo(f"  {op:<4}      {knobs:<28} -> {entry['size'][0]}x{entry['size'][1]}")
-            else:
-                click.echo(f"  {op:<4}      {knobs:<28} -> n/a: {entry['error']}")
-    return EXIT_FAILED if failed else EXIT_OK
+            specs.append((name, str(exc)))
+    return _execute(inputs, Describing(tuple(specs), as_json), read, "cpu", _no_output(), run)
 
 
-# --- shared running and reporting -------------------------------------------------------------------
+# --- running a command ---------------------------------------------------------------------------------
 
 
-def _run(inputs: tuple[str, ...], make_op: Callable[[str], Any], *, output: str | None, fmt: str | None,
-         overwrite: bool, dry_run: bool, quiet: bool, color: str, gray: bool, ignore_orientation: bool,
-         device: str, recursive: bool, follow_links: bool, jobs: int | None, batch_size: int | None,
-         on_collision: str, report: str | None, figure: Any = None, **file_options: Any) -> int:  # fmt: skip
-    """Plan every job (usage errors before any work), then run them."""
-    from . import batch
-    from .pipeline import FileOptions
+def _no_output() -> Output:
+    from .batch import Outputs
+    from .pipeline import WriteOptions
+
+    return Output(Outputs(), WriteOptions(), False, False)
+
+
+def _execute(inputs: tuple[str, ...], operation: Any, read: Any, device: str, output: Output, run: Any,
+             output_lines: bool = True) -> int:  # fmt: skip
+    """Run ``operation`` over the inputs, told by a :class:`~poolcli.report.Reporter`; the exit status."""
+    from .batch import execute
     from .report import Reporter
-    from .tensor import resolve_device
 
-    dev = str(resolve_device(device))
-    op = make_op(dev)
-    work = batch.plan(inputs, op.tag, output=output, fmt=fmt, recursive=recursive, follow_links=follow_links,
-                      on_collision=on_collision, figure=None if figure is None else figure.where)  # type: ignore[arg-type]  # fmt: skip
-    opts = FileOptions("gray" if gray else color, ignore_orientation, overwrite, dry_run, figure,  # type: ignore[arg-type]
-                       stdin=sys.stdin.buffer, stdout=sys.stdout.buffer,
-                       stdout_format=work.stdout_format, **file_options)  # fmt: skip
-    reporter = Reporter(sys.stderr if work.to_stdout else sys.stdout, sys.stderr, quiet=quiet,
-                        single=work.single, label=op.label, report=report,
-                        output_lines=figure is None or figure.write_output, debug=_debug())  # fmt: skip
-    size = batch_size or (4 if dev.startswith("cuda") else 1)
-    summary = batch.run(work, op, opts, reporter, jobs=jobs, batch_size=size)
-    return EXIT_FAILED if summary.failed else EXIT_OK
+    writes_stdout = output.outputs.output == "-"
+    reporter = Reporter(
+        sys.stderr if writes_stdout else sys.stdout, sys.stderr, quiet=output.quiet, label=operation.label,
+        report=run.report, render=getattr(operation, "render", None), hint=hint, output_lines=output_lines,
+        summary=_many(inputs) and operation.writes is not None, debug=_debug(), started=_STARTED,
+    )  # fmt: skip
+    summary = execute(
+        inputs, operation, reporter, read=read, write=output.write, outputs=output.outputs, options=run,
+        device=device, dry_run=output.dry_run, stdin=_binary(sys.stdin), stdout=_binary(sys.stdout),
+    )  # fmt: skip
+    return EXIT_FAILED if summary.failed or reporter.failed else EXIT_OK
 
 
-def _expand(inputs: tuple[str, ...]) -> list[Path | str]:
-    """The files to read, or for an input that failed before reading, its error message."""
-    from .batch import discover
+def _many(inputs: tuple[str, ...]) -> bool:
+    """Whether a run is more than one file named on its own (then it ends with a summary)."""
+    from pathlib import Path
 
-    return [s.path if s.error is None else f"{s.path}: {s.error}" for s in discover(inputs)]
+    from .discover import is_pattern
+
+    return len(inputs) > 1 or any(Path(i).is_dir() or is_pattern(i) for i in inputs)
+
+
+def _binary(stream: Any) -> Any:
+    return getattr(stream, "buffer", None) if stream is not None else None
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _debug() -> bool:
@@ -634,20 +671,14 @@ def _debug() -> bool:
     return bool(ctx and ctx.find_root().params.get("debug"))
 
 
-def _report_warnings(source: Path | None, warnings: Any) -> None:
-    for warning in warnings:
-        click.echo(f"poolcli: warning: {warning if source is None else f'{source}: {warning}'}", err=True)
+_STARTED = time.perf_counter()
 
 
-def _channel_names(image: Any) -> list[str]:
-    channels = 1 if image.ndim == 2 else image.shape[2]
-    return {1: ["Y"], 3: ["R", "G", "B"], 4: ["R", "G", "B", "A"]}.get(channels, [f"c{i}" for i in range(channels)])
-
-
-def _num(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: SIGTERM stops a run as Ctrl-C does (exit status 143)."""
+    signal.signal(signal.SIGTERM, _terminate)
     cli.main(prog_name="poolcli")

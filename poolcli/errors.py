@@ -1,9 +1,11 @@
 """The one exception hierarchy of poolcli.
 
 Every error the library raises on purpose is a :class:`PoolcliError`. The
-subclasses say *what kind* of problem it is; the CLI turns that kind into an
-exit code in one place (``poolcli.cli.exit_code_for``). Each error carries the
-facts (the path, the parameter, the value) so a message can name them.
+subclasses say *what kind* of problem it is and carry the facts (the path,
+the parameter and its value, the shape, the limit), so a message reads well
+to a Python caller. The command line turns the kind into an exit code and
+adds the flag that helps (``--overwrite``, ``--max-pixels``), in one place:
+:mod:`poolcli.cli` (``exit_code_for`` and ``HINTS``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,17 @@ class PoolcliError(Exception):
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
 
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        # errors cross process boundaries (the processes engine): rebuild them as they are
+        return (_rebuild, (type(self), self.__dict__))
+
+
+def _rebuild(cls: type[PoolcliError], state: dict) -> PoolcliError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("message", ""))
+    error.__dict__.update(state)
+    return error
+
 
 # --- usage problems: found before any work, exit status 2 -----------------------
 
@@ -47,6 +60,8 @@ class ParameterError(UsageProblem, ValueError):
         The parameter (``"kernel"``, ``"stride"``, ...).
     value : object
         The value that was given.
+    reason : str
+        What is wrong with it.
     """
 
     def __init__(self, name: str, value: object, reason: str) -> None:
@@ -60,8 +75,20 @@ class DeviceError(UsageProblem, ValueError):
     """The requested device does not exist or is not available."""
 
 
+class CudaUnavailableError(DeviceError):
+    """CUDA was asked for where torch has none."""
+
+
 class OutputPathError(UsageProblem, ValueError):
     """The output path cannot be used (bad extension, is the input, ...)."""
+
+
+class CollisionError(OutputPathError):
+    """Several inputs would write one output, and renaming was not allowed."""
+
+
+class EngineError(UsageProblem):
+    """The engine asked for cannot run here (its package is not installed, ...)."""
 
 
 # --- failures of one input: exit status 1, a batch goes on --------------------------
@@ -71,26 +98,79 @@ class InputError(PoolcliError):
     """One input could not be used."""
 
 
+class NoImagesError(InputError):
+    """A folder or a pattern that gives no image."""
+
+
+class NoImagesAtTopError(NoImagesError):
+    """A folder with no images at its top level (its subfolders were not searched)."""
+
+
 class ImageReadError(InputError):
     """The file could not be read or decoded as an image."""
 
 
-class ImageTooLargeError(ImageReadError):
-    """The image declares more pixels than allowed."""
+class TruncatedImageError(ImageReadError):
+    """The file stops early; the part that is there could be decoded (``allow_truncated``)."""
 
-    def __init__(self, width: int, height: int, limit: int, *, path: str | Path | None = None):
-        super().__init__(
-            f"image too large: {width}x{height} ({width * height:,} pixels, limit {limit:,}; "
-            "raise it with --max-pixels, 0 = no limit)",
-            path=path,
-        )
+
+class StrictError(ImageReadError):
+    """Something that is a warning by default, made an error by ``strict``."""
+
+
+class ImageTooLargeError(ImageReadError):
+    """The image (or the file holding it) is larger than allowed.
+
+    Attributes
+    ----------
+    width, height : int
+        The declared size (0 when only the file's size is known).
+    limit : int
+        The pixel limit (``max_pixels``).
+    """
+
+    def __init__(
+        self, width: int, height: int, limit: int, *, path: str | Path | None = None, what: str | None = None
+    ) -> None:
+        text = what or f"{width}x{height} = {width * height:,} pixels"
+        super().__init__(f"image too large: {text}, over the limit of {limit:,} pixels", path=path)
         self.width = width
         self.height = height
         self.limit = limit
 
 
 class ImageShapeError(InputError, ValueError):
-    """The image cannot be pooled as asked (too small, unsupported dtype, ...)."""
+    """The image cannot be pooled as asked (unsupported dtype or layout, ...).
+
+    Attributes
+    ----------
+    shape : tuple of int or None
+        The shape of the image or tensor, where one is known.
+    """
+
+    def __init__(self, message: str, *, shape: tuple[int, ...] | None = None, path: str | Path | None = None) -> None:
+        super().__init__(message, path=path)
+        self.shape = shape
+
+
+class WindowTooLargeError(ImageShapeError):
+    """The (padded) image is smaller than the window.
+
+    Attributes
+    ----------
+    shape : (rows, cols)
+        The image's size.
+    window : (rows, cols)
+        The effective window, dilation included.
+    """
+
+    def __init__(self, shape: tuple[int, int], window: tuple[int, int], *, dilated: bool = False) -> None:
+        super().__init__(
+            f"image {shape[0]}x{shape[1]} is smaller than the kernel {window[0]}x{window[1]}"
+            + (" (dilated)" if dilated else ""),
+            shape=shape,
+        )
+        self.window = window
 
 
 class OutputError(PoolcliError):
@@ -99,6 +179,9 @@ class OutputError(PoolcliError):
 
 class OutputExistsError(OutputError):
     """The output exists and ``overwrite`` was not given."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__("exists", path=path)
 
 
 class WriteError(OutputError):

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import errno
 import os
-import struct
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 
@@ -32,9 +31,13 @@ from .errors import (
     ImageTooLargeError,
     OutputExistsError,
     OutputPathError,
+    ParameterError,
+    StrictError,
+    TruncatedImageError,
     WriteError,
 )
-from .sniff import DEFAULT_MAX_PIXELS, Header, probe
+from .paths import TEMP_SUFFIX, UMASK, temp_prefix
+from .sniff import DEFAULT_MAX_PIXELS, HEAD_BYTES, Header, looks_like_image, probe
 
 ColorMode = Literal["auto", "gray", "rgb", "unchanged"]
 WHITE: tuple[int, int, int] = (255, 255, 255)
@@ -253,7 +256,7 @@ def load_image_bytes(
 ) -> LoadedImage:
     """Like :func:`load_image`, for bytes already in memory (``name`` is for messages)."""
     if color not in COLOR_MODES:
-        raise ValueError(f"color must be one of {', '.join(COLOR_MODES)}, got {color!r}")
+        raise ParameterError("color", color, f"must be one of {', '.join(COLOR_MODES)}")
     if not data:
         raise ImageReadError("empty file", path=name)
     header = probe(data)
@@ -261,10 +264,10 @@ def load_image_bytes(
     if header is not None:
         data = _vet(data, header, warnings, name=name, max_pixels=max_pixels, allow_truncated=allow_truncated)
     if strict and warnings:
-        raise ImageReadError(f"{warnings[0]} (an error with --strict)", path=name)
+        raise StrictError(warnings[0], path=name)
     image = _decode(data, color, header, name)
-    if not ignore_orientation:
-        image = apply_orientation(image, exif_orientation(data))
+    if not ignore_orientation and header is not None:
+        image = apply_orientation(image, header.orientation)
     fmt = None if header is None else header.format
     frames = 1 if header is None else max(header.frames, 1)
     return LoadedImage(np.ascontiguousarray(image), fmt, frames, tuple(warnings))
@@ -284,9 +287,7 @@ def _vet(data: bytes, header: Header, warnings: list[str], *, name: str, max_pix
         )
     elif header.format == "JPEG" and header.truncated and header.width is not None:
         if not allow_truncated:
-            raise ImageReadError(
-                f"corrupt or truncated: {header.problem} (--allow-truncated decodes the part that is there)", path=name
-            )
+            raise TruncatedImageError(f"corrupt or truncated: {header.problem}", path=name)
         warnings.append(f"truncated JPEG: {header.problem}; decoded what is there, missing rows are grey")
         # OpenCV's reader refuses data that just stops; an end-of-image marker
         # makes libjpeg fill the missing rows and finish.
@@ -391,16 +392,61 @@ def read_bytes(path: str | Path) -> bytes:
     return data
 
 
-def encode_image(path: str | Path, image: np.ndarray, *, png_compression: int | None = None) -> bytes:
+#: JPEG and WebP quality when none is asked for: high enough that pooled
+#: pixels survive nearly intact (a lossless format keeps them exactly).
+DEFAULT_QUALITY = 95
+
+
+def read_stream(stream: BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "-") -> bytes:
+    """An image's bytes from a stream (standard input), read with the same bounds as a file.
+
+    Reading stops at :func:`max_file_bytes` of ``max_pixels``; a stream
+    whose first bytes are not an image's is refused as soon as they are read.
+    """
+    head = stream.read(HEAD_BYTES)
+    if not head:
+        raise ImageReadError("empty file", path=name)
+    if not looks_like_image(head):
+        raise ImageReadError("not a recognised image format", path=name)
+    cap = max_file_bytes(max_pixels)
+    rest = stream.read(cap - len(head) + 1) if cap else stream.read()
+    data = head + rest
+    if cap and len(data) > cap:
+        raise ImageTooLargeError(0, 0, max_pixels, path=name, what=f"more than {cap:,} bytes")
+    return data
+
+
+def max_file_bytes(max_pixels: int) -> int:
+    """The most bytes a file of at most ``max_pixels`` pixels can sensibly hold (0: no limit).
+
+    The largest samples OpenCV reads are 4 channels of 8 bytes (float64
+    RGBA TIFF), 32 bytes a pixel uncompressed; compression only makes files
+    smaller, and 64 MiB more leaves room for any metadata.
+    """
+    return 32 * max_pixels + (64 << 20) if max_pixels else 0
+
+
+def encode_image(
+    path: str | Path, image: np.ndarray, *, png_compression: int | None = None, quality: int | None = None
+) -> bytes:
     """Encode ``image`` (RGB(A)) in the format ``path``'s extension selects.
 
     ``png_compression`` (0..9) trades time for size in PNG files; OpenCV's
-    default is fast, fine for pooled images, large for figures.
+    default is fast, fine for pooled images, large for figures. ``quality``
+    (1..100) is for JPEG and WebP; default :data:`DEFAULT_QUALITY`.
     """
     cv2 = _cv2()
     check_format(path, image)
     suffix = Path(path).suffix.lower()
-    params = [cv2.IMWRITE_PNG_COMPRESSION, png_compression] if png_compression is not None and suffix == ".png" else []
+    params: list[int] = []
+    if png_compression is not None and suffix == ".png":
+        params = [cv2.IMWRITE_PNG_COMPRESSION, png_compression]
+    if quality is not None and not (isinstance(quality, int) and 1 <= quality <= 100):
+        raise ParameterError("quality", quality, "must be an integer from 1 to 100")
+    if FORMATS[suffix] is _JPEG:
+        params = [cv2.IMWRITE_JPEG_QUALITY, quality or DEFAULT_QUALITY]
+    elif FORMATS[suffix] is _WEBP:
+        params = [cv2.IMWRITE_WEBP_QUALITY, quality or DEFAULT_QUALITY]
     try:
         ok, buf = cv2.imencode(suffix, _to_bgr(image), params)
     except cv2.error as exc:
@@ -418,6 +464,7 @@ def write_image(
     depth: int | None = None,
     flatten: bool = False,
     background: tuple[int, int, int] = WHITE,
+    quality: int | None = None,
 ) -> Path:
     """Write an RGB(A) image atomically; returns the path written.
 
@@ -437,7 +484,7 @@ def write_image(
         Encoding or writing failed; an existing file at ``path`` is untouched.
     """
     image = prepare_output(image, depth=depth, flatten=flatten, background=background)
-    data = encode_image(path, image)
+    data = encode_image(path, image, quality=quality)
     return write_bytes(path, data, overwrite=overwrite)
 
 
@@ -514,7 +561,7 @@ def parse_color(text: str) -> tuple[int, int, int]:
     if len(parts) == 3 and all(p.strip().isdigit() and int(p) <= 255 for p in parts):
         r, g, b = (int(p) for p in parts)
         return (r, g, b)
-    raise ValueError(f"expected white, black, gray, #RRGGBB or R,G,B with 0..255, got {text!r}")
+    raise ParameterError("background", text, "expected white, black, gray, #RRGGBB or R,G,B with 0..255")
 
 
 def _flatten(image: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
@@ -563,7 +610,7 @@ def write_bytes(path: str | Path, data: bytes, overwrite: bool = False) -> Path:
     if target.is_dir():
         raise OutputPathError("is a directory", path=path)
     if not overwrite and os.path.lexists(target):
-        raise OutputExistsError("exists (use --overwrite to replace it)", path=path)
+        raise OutputExistsError(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -572,12 +619,12 @@ def write_bytes(path: str | Path, data: bytes, overwrite: bool = False) -> Path:
         ) from None
     tmp_name = None
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".poolcli-tmp")
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(), suffix=TEMP_SUFFIX)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp_name, 0o666 & ~_UMASK)
+        os.chmod(tmp_name, 0o666 & ~UMASK)
         if overwrite:
             os.replace(tmp_name, target)
         else:
@@ -601,24 +648,14 @@ def _link_no_clobber(tmp_name: str, target: Path) -> None:
     try:
         os.link(tmp_name, target)
     except FileExistsError:
-        raise OutputExistsError("exists (use --overwrite to replace it)", path=target) from None
+        raise OutputExistsError(target) from None
     except OSError:
         # File systems without hard links: a check and a rename (not atomic).
         if os.path.lexists(target):
-            raise OutputExistsError("exists (use --overwrite to replace it)", path=target) from None
+            raise OutputExistsError(target) from None
         os.replace(tmp_name, target)
         return
     os.unlink(tmp_name)
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-# Read once: os.umask is process-wide, and writes happen from worker threads.
-_UMASK = _read_umask()
 
 
 def _known() -> str:
@@ -672,75 +709,3 @@ def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
     if orientation == 8:
         return image.swapaxes(0, 1)[::-1]
     return image
-
-
-def exif_orientation(data: bytes) -> int:
-    """The EXIF orientation (1..8) stored in JPEG, PNG, WebP or TIFF bytes; 1 if none."""
-    try:
-        if data[:2] == b"\xff\xd8":
-            return _tiff_orientation(_jpeg_exif(data))
-        if data[:8] == b"\x89PNG\r\n\x1a\n":
-            return _tiff_orientation(_png_exif(data))
-        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-            return _tiff_orientation(_webp_exif(data))
-        if data[:4] in (b"II*\x00", b"MM\x00*"):
-            return _tiff_orientation(data)
-    except (struct.error, IndexError, ValueError):
-        return 1
-    return 1
-
-
-def _jpeg_exif(data: bytes) -> bytes:
-    pos = 2
-    while pos + 4 <= len(data) and data[pos] == 0xFF:
-        marker = data[pos + 1]
-        if marker in (0xD9, 0xDA):  # end of image, start of scan: no more headers
-            break
-        if marker == 0xFF:
-            pos += 1
-            continue
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        if marker == 0xE1 and data[pos + 4 : pos + 10] == b"Exif\x00\x00":
-            return data[pos + 10 : pos + 2 + length]
-        pos += 2 + length
-    return b""
-
-
-def _png_exif(data: bytes) -> bytes:
-    pos = 8
-    while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
-        if kind == b"eXIf":
-            return data[pos + 8 : pos + 8 + length]
-        if kind in (b"IDAT", b"IEND"):
-            break
-        pos += 12 + length
-    return b""
-
-
-def _webp_exif(data: bytes) -> bytes:
-    pos = 12
-    while pos + 8 <= len(data):
-        kind, length = struct.unpack("<4sI", data[pos : pos + 8])
-        if kind == b"EXIF":
-            body = data[pos + 8 : pos + 8 + length]
-            return body[6:] if body.startswith(b"Exif\x00\x00") else body
-        pos += 8 + length + (length & 1)
-    return b""
-
-
-def _tiff_orientation(tiff: bytes) -> int:
-    if len(tiff) < 8:
-        return 1
-    order = {b"II": "<", b"MM": ">"}.get(tiff[:2])
-    if order is None:
-        return 1
-    (ifd,) = struct.unpack(order + "I", tiff[4:8])
-    (count,) = struct.unpack(order + "H", tiff[ifd : ifd + 2])
-    for i in range(count):
-        entry = tiff[ifd + 2 + 12 * i : ifd + 14 + 12 * i]
-        tag, kind = struct.unpack(order + "HH", entry[:4])
-        if tag == 0x0112 and kind == 3:
-            (value,) = struct.unpack(order + "H", entry[8:10])
-            return value if 1 <= value <= 8 else 1
-    return 1

@@ -1,4 +1,4 @@
-"""Which files to read and where each result goes.
+"""Where results go: output names, and the checks an output path must pass.
 
 Pure path logic: no image is opened here.
 """
@@ -6,7 +6,10 @@ Pure path logic: no image is opened here.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+import socket
+import time
+import zlib
 from pathlib import Path
 
 from .errors import OutputPathError
@@ -40,17 +43,11 @@ IMAGE_EXTENSIONS = frozenset(
 #: The suffix every temporary file poolcli writes ends with.
 TEMP_SUFFIX = ".poolcli-tmp"
 
-#: ``-`` as an input is standard input; as a job's target, standard output.
-STDIO = Path("-")
+#: ``-`` as an input is standard input; as an output, standard output.
+STDIO = "-"
 
-
-@dataclass(frozen=True)
-class Job:
-    """One input file and the output it becomes."""
-
-    source: Path
-    target: Path
-    figure: Path | None = None
+#: What a figure's file name ends with, after its image's stem.
+FIGURE_SUFFIX = ".compare.png"
 
 
 def default_extension(source: Path, fmt: str | None) -> str:
@@ -71,44 +68,46 @@ def output_name(source: Path, tag: str, fmt: str | None = None) -> str:
     return f"{source.stem}.{tag}{default_extension(source, fmt)}"
 
 
-def plan_single(source: Path, tag: str, output: str | None, fmt: str | None = None) -> Job:
-    """Where one input's result goes.
+def is_folder(output: str) -> bool:
+    """Whether an ``-o`` value names a folder: it ends in ``/`` or is an existing folder."""
+    return output.endswith(("/", os.sep)) or Path(output).is_dir()
 
-    ``output`` is None (beside the input), a folder (an existing one, or a
-    path ending in ``/``), or a file path.
 
-    Raises
-    ------
-    OutputPathError
-        The output would be the input itself, or a needed folder is a file.
+def figure_path(target: Path, where: str | None) -> Path:
+    """Where a ``--compare`` figure of ``target`` goes.
+
+    ``where`` is None (beside the image, as ``<image stem>.compare.png``), a
+    folder (existing, or ending in ``/``) or a ``.png`` file.
     """
-    if output is None:
-        target = source.parent / output_name(source, tag, fmt)
-    elif output.endswith(("/", os.sep)) or Path(output).is_dir():
-        folder = Path(output)
-        if folder.exists() and not folder.is_dir():
-            raise OutputPathError("is a file, but a folder is needed here", path=output)
-        target = folder / output_name(source, tag, fmt)
-    else:
-        target = Path(output)
-        if fmt:
-            target = target.with_suffix(default_extension(source, fmt))
-        from .image_io import output_format
+    name = target.stem + FIGURE_SUFFIX
+    if where is None:
+        return target.parent / name
+    if is_folder(where):
+        return Path(where) / name
+    return Path(where)
 
-        output_format(target)
-    check_not_input(source, target)
-    check_folder_usable(target)
-    return Job(source, target)
+
+def check_figure_path(path: str | Path) -> None:
+    """Refuse a figure path that is not a ``.png`` (figures are always PNG)."""
+    if Path(path).suffix.lower() != ".png":
+        raise OutputPathError("figures are written as PNG; give a name ending in .png", path=path)
+
+
+def identity(path: str | Path) -> tuple[int, int] | None:
+    """The file's (device, inode), through links; None when there is no such file."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 def check_not_input(source: Path, target: Path) -> None:
     """Refuse an output that is the input file (same path, link or inode)."""
     same = os.path.abspath(source) == os.path.abspath(target)
-    if not same and target.exists() and source.exists():
-        try:
-            same = os.path.samefile(source, target)
-        except OSError:
-            same = False
+    if not same:
+        found = identity(target)
+        same = found is not None and found == identity(source)
     if not same:
         try:
             same = source.resolve() == target.resolve()
@@ -127,47 +126,88 @@ def check_folder_usable(target: Path) -> None:
             return
 
 
-#: What a comparison figure's file name ends with, after the output's stem.
-FIGURE_SUFFIX = ".compare.png"
+def name_too_long(path: Path) -> str | None:
+    """Why ``path``'s file name cannot exist in its folder (over NAME_MAX), or None."""
+    size = len(os.fsencode(path.name))
+    limit = _name_max(path.parent)
+    return f"file name too long ({size} bytes; the limit is {limit})" if size > limit else None
 
 
-def check_figure_path(path: str | Path) -> None:
-    """Refuse a figure path that is not a ``.png`` (figures are always PNG)."""
-    if Path(path).suffix.lower() != ".png":
-        raise OutputPathError("figures are written as PNG; give a name ending in .png", path=path)
+def _name_max(folder: Path) -> int:
+    for parent in [folder, *folder.parents]:
+        try:
+            return os.pathconf(parent, "PC_NAME_MAX")
+        except (OSError, ValueError, AttributeError):
+            continue
+    return 255
 
 
-def plan_figure(job: Job, where: str) -> Job:
-    """Add where ``job``'s comparison figure goes.
+# --- temporary files ---------------------------------------------------------------------------------
 
-    ``where`` is ``""`` (beside the output, as ``<output stem>.compare.png``),
-    a folder (existing, or ending in ``/``) or a ``.png`` file.
+_HOST = f"{zlib.crc32(socket.gethostname().encode()) & 0xFFFF:04x}"
+_TEMP_NAME = re.compile(rf"\.pc([0-9a-f]{{4}})-(\d+)-[0-9a-z_]+{re.escape(TEMP_SUFFIX)}")
+#: A temporary file not recognisably from this machine is stale after this long.
+STALE_SECONDS = 3600
 
-    Raises
-    ------
-    OutputPathError
-        Not a PNG, the input itself, the image output itself, or a folder
-        path that runs through a file.
+
+def temp_prefix() -> str:
+    """The start of this process's temporary file names: ``.pc<host>-<pid>-``.
+
+    Short (whatever the final name's length), and telling a later run whose
+    file it is, so only an interrupted run's leftovers are ever removed.
     """
-    name = job.target.stem + FIGURE_SUFFIX
-    if not where:
-        figure = job.target.parent / name
-    elif where.endswith(("/", os.sep)) or Path(where).is_dir():
-        figure = Path(where) / name
-    else:
-        figure = Path(where)
-    check_figure_path(figure)
-    check_not_input(job.source, figure)
-    if os.path.abspath(figure) == os.path.abspath(job.target):
-        raise OutputPathError("the figure and the pooled image would be the same file", path=figure)
-    check_folder_usable(figure)
-    return Job(job.source, job.target, figure)
+    return f".pc{_HOST}-{os.getpid()}-"
 
 
-def plan_comparison(source: Path, output: str | None) -> Job:
-    """Where ``poolcli compare`` puts ``source``'s figure: ``<stem>.compare.png``
-    beside it or in a folder, or the ``.png`` file ``output``."""
-    if output is not None and not (output.endswith(("/", os.sep)) or Path(output).is_dir()):
-        check_figure_path(output)
-        return plan_single(source, "compare", output)
-    return plan_single(source, "compare", output, "png")
+def remove_stale_temporaries(folder: Path, *, before: float | None = None) -> int:
+    """Remove temporary files an interrupted poolcli run left in ``folder``; return how many.
+
+    A file is stale when it is older than this run (``before``, a
+    ``time.time()``) and either names a process of this machine that no
+    longer runs, or is more than :data:`STALE_SECONDS` old. A concurrent
+    run's files are left alone.
+    """
+    now = time.time() if before is None else before
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.name.endswith(TEMP_SUFFIX):
+            continue
+        try:
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+            if age <= 0:
+                continue
+            match = _TEMP_NAME.fullmatch(entry.name)
+            ours_dead = match is not None and match.group(1) == _HOST and not _alive(int(match.group(2)))
+            if ours_dead or age > STALE_SECONDS:
+                os.unlink(entry.path)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: The process's umask, read once at import: ``os.umask`` is process-wide, and
+#: files are written from worker threads. New files get ``0o666 & ~UMASK``.
+UMASK = _read_umask()

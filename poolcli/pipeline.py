@@ -1,297 +1,537 @@
-"""One file through the pipeline: load -> tensor -> pool -> image -> write (or -> figure)."""
+"""One file through the pipeline: load -> tensor -> pool -> image -> write (or -> figure, or -> values).
+
+Batch work is plain data. A :class:`Job` names one input and its outputs; a
+:class:`Work` says what to do to every job (an operation, how to read, how
+to write, where to pool); :func:`process` turns a job into a :class:`Result`.
+All three pickle, and :func:`process` is a top-level function, so any engine
+(threads, processes, a cluster) can run it. Standard input and output,
+progress and reports stay with the caller: a job carries standard input's
+bytes, and a result carries the bytes for standard output.
+
+Operations (what a job does to its image):
+
+* :class:`Pooling` writes the pooled image, and with ``--compare`` a figure;
+* :class:`Comparing` writes a comparison figure (``poolcli compare``);
+* :class:`GlobalValues` and :class:`Describing` write nothing; they return
+  values (``poolcli global``, ``poolcli info``).
+"""
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+import traceback
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import numpy as np
-
-from . import image_io
-from .errors import ImageReadError, OutputExistsError, ParameterError, PoolcliError, WriteError
-from .figures import FigureStyle, Panel, difference_panel, original_panel, result_panel, write_figure
-from .params import COMPARE_OPS, DEFAULT_COMPARE_OPS, PairLike, PoolSpec
-from .paths import STDIO, Job
-from .pooling import adaptive_pool, pool
+from .errors import ImageTooLargeError, OutputExistsError, PoolcliError, WriteError
 from .sniff import DEFAULT_MAX_PIXELS
+from .spec import PoolSpec
 
 if TYPE_CHECKING:
-    import torch
+    import numpy as np
 
-Status = Literal["written", "skipped", "failed", "planned"]
+    from .compare import Comparison
+    from .figures import FigureStyle
+    from .image_io import ColorMode
+
+Status = Literal["written", "skipped", "failed", "planned", "read"]
+
+#: ``-``: standard input as a source, standard output as a target.
+STDIO = "-"
+
+
+# --- what travels --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Operation:
-    """An image-in, image-out step with the tag its output files carry.
+class ReadOptions:
+    """How inputs are read (:func:`poolcli.image_io.load_image`'s keywords)."""
 
-    ``apply_tensor``, when given, does the same to an (N, C, H, W) tensor on
-    ``device``, so images of one size can be pooled in one call
-    (:func:`process_group`).
-    """
-
-    tag: str
-    label: str
-    apply: Callable[[np.ndarray], np.ndarray]
-    output_shape: Callable[[tuple[int, int]], tuple[int, int]]
-    device: str = "cpu"
-    apply_tensor: Callable[[torch.Tensor], torch.Tensor] | None = None
-
-
-def pooling_operation(spec: PoolSpec, device: str) -> Operation:
-    """Max/avg/min pooling with ``spec`` on ``device``."""
-    knobs = {
-        "kernel": spec.kernel,
-        "stride": spec.stride,
-        "padding": spec.padding,
-        "dilation": spec.dilation,
-        "ceil_mode": spec.ceil_mode,
-        "count_include_pad": spec.count_include_pad,
-        "divisor": spec.divisor,
-    }
-    return Operation(
-        tag=spec.tag(),
-        label=spec.describe(),
-        apply=lambda img: pool(img, spec.op, device=device, **knobs),
-        output_shape=lambda hw: spec.output_size(*hw),
-        device=device,
-        apply_tensor=lambda t: pool(t, spec.op, **knobs),
-    )
-
-
-def adaptive_operation(size: tuple[int | None, int | None], reduce: str, device: str) -> Operation:
-    """Adaptive pooling to ``size`` (a None side keeps the input's)."""
-    text = f"{size[0] or 'H'}x{size[1] or 'W'}"
-    return Operation(
-        tag=f"adaptive-{reduce}-{text}",
-        label=f"adaptive {reduce} → {text}",
-        apply=lambda img: adaptive_pool(img, size, reduce, device=device),
-        output_shape=lambda hw: (size[0] or hw[0], size[1] or hw[1]),
-        device=device,
-        apply_tensor=lambda t: adaptive_pool(t, size, reduce),
-    )
-
-
-@dataclass
-class FileOptions:
-    """How inputs are read and outputs written.
-
-    The read fields (``max_pixels``, ``strict``, ``allow_truncated``) go to
-    :func:`poolcli.image_io.load_image`; the write fields (``depth``,
-    ``flatten``, ``background``) to :func:`poolcli.image_io.write_image`.
-    """
-
-    color: image_io.ColorMode = "auto"
+    color: ColorMode = "auto"
     ignore_orientation: bool = False
-    overwrite: bool = False
-    dry_run: bool = False
-    #: ``--compare``: draw ``job.figure`` (original | result) as asked here.
-    figure: FigureRequest | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     strict: bool = False
     allow_truncated: bool = False
-    depth: int | None = None
-    flatten: bool = False
-    background: tuple[int, int, int] | None = None
-    #: Where a job whose source or target is ``paths.STDIO`` reads or writes.
-    stdin: BinaryIO | None = None
-    stdout: BinaryIO | None = None
-    #: The encoding for a target of ``paths.STDIO`` (an extension with the dot).
-    stdout_format: str = ".png"
 
-    def write_options(self) -> dict:
-        """The keyword arguments :func:`poolcli.image_io.write_image` takes (a background implies flattening)."""
-        flatten = self.flatten or self.background is not None
-        return {"depth": self.depth, "flatten": flatten, "background": self.background or image_io.WHITE}
+    def keywords(self) -> dict[str, Any]:
+        return {
+            "ignore_orientation": self.ignore_orientation,
+            "max_pixels": self.max_pixels,
+            "strict": self.strict,
+            "allow_truncated": self.allow_truncated,
+        }
 
 
 @dataclass(frozen=True)
-class FigureRequest:
-    """``--compare`` on a pooling command.
+class WriteOptions:
+    """How outputs are written (:func:`poolcli.image_io.write_image`'s keywords).
 
-    ``where`` is ``""`` (beside the output), a ``.png`` file or a folder;
-    ``write_output`` is false for ``--no-output`` (only the figure is written).
+    ``background`` implies ``flatten``. ``stdout_format`` is the encoding of
+    a target that is standard output (an extension with its dot).
     """
 
-    where: str = ""
-    style: FigureStyle = field(default_factory=FigureStyle)
-    write_output: bool = True
+    overwrite: bool = False
+    depth: int | None = None
+    flatten: bool = False
+    background: tuple[int, int, int] | None = None
+    quality: int | None = None
+    stdout_format: str = ".png"
+
+    def keywords(self) -> dict[str, Any]:
+        from .image_io import WHITE
+
+        return {
+            "depth": self.depth,
+            "flatten": self.flatten or self.background is not None,
+            "background": self.background or WHITE,
+        }
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input and the files it becomes; plain data.
+
+    Paths are strings as the user gave them (messages and reports show
+    these); ``base`` is the client's working folder, against which relative
+    paths are resolved, so a worker started elsewhere finds the same files.
+
+    Attributes
+    ----------
+    source : str
+        The input, or ``"-"`` for standard input (then ``data`` holds its bytes).
+    target : str or None
+        The image written, ``"-"`` for standard output, None for an
+        operation that writes no image.
+    figure : str or None
+        A figure written too (``--compare``), or the figure a
+        :class:`Comparing` job writes.
+    """
+
+    source: str
+    target: str | None = None
+    figure: str | None = None
+    base: str = ""
+    data: bytes | None = field(default=None, repr=False)
+
+    def at(self, path: str) -> str:
+        """``path`` resolved against the client's working folder."""
+        return os.path.join(self.base, path) if self.base and path != STDIO else path
+
+    def outputs(self) -> list[str]:
+        """The files this job writes, as shown (standard output left out)."""
+        return [p for p in (self.target, self.figure) if p is not None and p != STDIO]
 
 
 @dataclass
 class Result:
-    """What happened to one input."""
+    """What happened to one input; plain data.
 
-    source: Path
-    target: Path | None
+    ``error`` is one line with the path as the user gave it; ``error_kind``
+    names its :class:`~poolcli.errors.PoolcliError` class (the CLI adds the
+    flag that helps). ``values`` is what a reading operation found, ``data``
+    the encoded image for standard output, ``trace`` a bug's traceback.
+    """
+
+    source: str
+    target: str | None
     status: Status
+    figure: str | None = None
     error: str | None = None
-    exists: bool = False
+    error_kind: str | None = None
     in_shape: tuple[int, ...] | None = None
     out_shape: tuple[int, ...] | None = None
     dtype: str | None = None
     ms: float = 0.0
-    extra: dict = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
+    warnings: tuple[str, ...] = ()
+    values: dict[str, Any] | None = None
+    data: bytes | None = field(default=None, repr=False)
+    trace: str | None = None
 
 
-def process(job: Job, op: Operation, opts: FileOptions) -> Result:
-    """Run one job; never raises a :class:`PoolcliError`, it is recorded in the result."""
-    result = Result(job.source, job.target, "failed")
-    with _recorded(result):
-        image = _load(job, opts, result)
-        _check_output(job, image, opts)
-        if opts.dry_run:
-            result.out_shape = op.output_shape(image.shape[:2]) + image.shape[2:]
-            if opts.figure is not None and job.figure is not None:
-                result.extra["figure"] = job.figure
+class Operation(Protocol):
+    """What a job does to its image. Implementations are frozen dataclasses (they pickle)."""
+
+    #: What each job writes: an image (and maybe a figure), a figure, or nothing.
+    writes: Literal["image", "figure"] | None
+    #: How its files are named (``<stem>.<tag>.<ext>``); None when it writes nothing.
+    tag: str | None
+    #: What the run's lines call it (``max k=2 s=2``).
+    label: str
+
+    def check(self, image: np.ndarray, job: Job, work: Work) -> None:
+        """Refuse, before the work, what would fail after it (formats, sizes)."""
+
+    def planned_shape(self, image: np.ndarray) -> tuple[int, ...] | None:
+        """The output's shape, for a dry run."""
+
+    def run(self, image: np.ndarray, job: Job, work: Work, result: Result) -> None:
+        """Do the work and record it in ``result``."""
+
+
+@dataclass(frozen=True)
+class Work:
+    """What every job of a run gets done to it: plain data, the same for all."""
+
+    operation: Any  # an Operation
+    read: ReadOptions = ReadOptions()
+    write: WriteOptions = WriteOptions()
+    device: str = "cpu"
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class FigureRequest:
+    """``--compare`` on a pooling command: draw original | result.
+
+    ``write_output`` is false for ``--no-output`` (only the figure is written).
+    """
+
+    style: FigureStyle
+    write_output: bool = True
+
+
+# --- the operations ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pooling:
+    """Pool with ``spec`` and write the image (and, with ``figure``, original | result)."""
+
+    spec: PoolSpec
+    figure: FigureRequest | None = None
+
+    writes = "image"
+
+    @property
+    def tag(self) -> str:
+        return self.spec.tag()
+
+    @property
+    def label(self) -> str:
+        return self.spec.describe()
+
+    def check(self, image: np.ndarray, job: Job, work: Work) -> None:
+        from . import image_io
+
+        rows, cols = self.spec.output_size(*image.shape[:2])
+        _check_output_pixels(rows, cols, work.read.max_pixels)
+        if job.target is not None and job.target != STDIO and (self.figure is None or self.figure.write_output):
+            image_io.check_output(job.at(job.target), image, **work.write.keywords())
+
+    def planned_shape(self, image: np.ndarray) -> tuple[int, ...]:
+        return self.spec.output_size(*image.shape[:2]) + image.shape[2:]
+
+    def run(self, image: np.ndarray, job: Job, work: Work, result: Result) -> None:
+        from .pooling import pool
+
+        self.save(image, pool(image, self.spec, device=work.device), job, work, result)
+
+    def save(self, image: np.ndarray, out: np.ndarray, job: Job, work: Work, result: Result) -> None:
+        """Write the pooled image (atomically, or as bytes for standard output) and any figure."""
+        from . import image_io
+
+        written = image_io.prepare_output(out, **work.write.keywords())
+        result.out_shape = written.shape
+        if job.target == STDIO:
+            result.data = image_io.encode_image("-" + work.write.stdout_format, written, quality=work.write.quality)
+        elif job.target is not None and (self.figure is None or self.figure.write_output):
+            image_io.write_bytes(
+                job.at(job.target),
+                image_io.encode_image(job.target, written, quality=work.write.quality),
+                overwrite=work.write.overwrite,
+            )
+        if self.figure is not None and job.figure is not None:
+            from .figures import original_panel, result_panel, write_figure
+
+            grid = [[original_panel(image), result_panel(out, self.spec.describe().partition(" → ")[0])]]
+            write_figure(
+                job.at(job.figure), grid, _titled(self.figure.style, job.source), overwrite=work.write.overwrite
+            )
+        result.status = "written"
+
+
+@dataclass(frozen=True)
+class Comparing:
+    """Draw ``comparison`` (the original beside each pooling) into the job's figure."""
+
+    comparison: Comparison
+    style: FigureStyle
+
+    writes = "figure"
+
+    @property
+    def tag(self) -> str:
+        return self.comparison.tag
+
+    @property
+    def label(self) -> str:
+        return self.comparison.label
+
+    def check(self, image: np.ndarray, job: Job, work: Work) -> None:
+        for spec in self.comparison.sized_specs(image.shape[:2]):
+            rows, cols = spec.output_size(*image.shape[:2])  # a kernel too large fails here, before drawing
+            _check_output_pixels(rows, cols, work.read.max_pixels)
+
+    def planned_shape(self, image: np.ndarray) -> None:
+        return None
+
+    def run(self, image: np.ndarray, job: Job, work: Work, result: Result) -> None:
+        from .compare import comparison_grid
+        from .figures import write_figure
+
+        assert job.figure is not None
+        grid = comparison_grid(image, self.comparison, work.device)
+        write_figure(job.at(job.figure), grid, _titled(self.style, job.source), overwrite=work.write.overwrite)
+        result.status = "written"
+
+
+@dataclass(frozen=True)
+class GlobalValues:
+    """One value per channel (global pooling), told rather than written."""
+
+    spec: PoolSpec
+    as_json: bool = False
+
+    writes = None
+    tag = None
+
+    @property
+    def label(self) -> str:
+        return self.spec.describe()
+
+    def check(self, image: np.ndarray, job: Job, work: Work) -> None:
+        pass
+
+    def planned_shape(self, image: np.ndarray) -> tuple[int, ...]:
+        return (1 if image.ndim == 2 else image.shape[2],)
+
+    def run(self, image: np.ndarray, job: Job, work: Work, result: Result) -> None:
+        from .pooling import global_pool
+
+        reduce = self.spec.param("reduce")
+        values = global_pool(image, reduce, device=work.device)
+        numbers = [float(v) if reduce == "avg" or image.dtype.kind == "f" else int(v) for v in values]
+        result.values = {
+            "reduce": reduce,
+            "dtype": image.dtype.name,
+            "channels": channel_names(image),
+            "values": numbers,
+        }
+        result.out_shape = values.shape
+        result.status = "read"
+
+    def render(self, result: Result) -> list[str]:
+        """The lines ``poolcli global`` prints for a result."""
+        import json
+
+        assert result.values is not None
+        if self.as_json:
+            return [json.dumps({"input": result.source, **result.values})]
+        shown = "  ".join(
+            f"{n}={v:.4f}" if isinstance(v, float) else f"{n}={v}"
+            for n, v in zip(result.values["channels"], result.values["values"])
+        )
+        return [f"{result.source}: global {result.values['reduce']}: {shown}"]
+
+
+@dataclass(frozen=True)
+class Describing:
+    """What ``poolcli info`` tells: the image, and each window op's output size under ``specs``.
+
+    ``specs`` holds, per op, a spec or the reason the knobs do not apply to it.
+    """
+
+    specs: tuple[tuple[str, PoolSpec | str], ...]
+    as_json: bool = False
+
+    writes = None
+    tag = None
+    label = "info"
+
+    def check(self, image: np.ndarray, job: Job, work: Work) -> None:
+        pass
+
+    def planned_shape(self, image: np.ndarray) -> None:
+        return None
+
+    def run(self, image: np.ndarray, job: Job, work: Work, result: Result) -> None:
+        from .errors import ImageShapeError
+
+        h, w = image.shape[:2]
+        sizes: dict[str, Any] = {}
+        for op, spec in self.specs:
+            if isinstance(spec, str):
+                sizes[op] = {"error": spec}
+                continue
+            try:
+                sizes[op] = {"knobs": spec.describe(), "size": list(spec.output_size(h, w))}
+            except ImageShapeError as exc:
+                sizes[op] = {"knobs": spec.describe(), "error": exc.message}
+        lo, hi = image.min().item(), image.max().item()
+        result.values = {
+            "height": h, "width": w, "channels": 1 if image.ndim == 2 else image.shape[2],
+            "channel_names": channel_names(image), "dtype": image.dtype.name, "range": [lo, hi], "ops": sizes,
+        }  # fmt: skip
+        result.status = "read"
+
+    def render(self, result: Result) -> list[str]:
+        """The lines ``poolcli info`` prints for a result."""
+        import json
+
+        v = result.values
+        assert v is not None
+        if self.as_json:
+            return [json.dumps({"input": result.source, **v})]
+        lines = [
+            result.source,
+            f"  size      {v['height']}x{v['width']} (rows x cols), {v['channels']} channel(s) {''.join(v['channel_names'])}",
+            f"  dtype     {v['dtype']}, values {_number(v['range'][0])}..{_number(v['range'][1])}",
+        ]
+        for op, entry in v["ops"].items():
+            knobs = entry.get("knobs", op)
+            if "size" in entry:
+                lines.append(f"  {op:<4}      {knobs:<28} -> {entry['size'][0]}x{entry['size'][1]}")
+            else:
+                lines.append(f"  {op:<4}      {knobs:<28} -> n/a: {entry['error']}")
+        return lines
+
+
+# --- the per-file functions --------------------------------------------------------------------
+
+
+def process(job: Job, work: Work) -> Result:
+    """Run one job; never raises for a bad input: every failure is recorded in the result.
+
+    Existing outputs are looked for first (a re-run skips what is done
+    without decoding it), then the image is read, checked against what the
+    operation will need, and the operation run (or, in a dry run, planned).
+    """
+    result = Result(job.source, job.target, "failed", figure=job.figure)
+    with _recorded(result, job):
+        image = _load(job, work, result)
+        work.operation.check(image, job, work)
+        if work.dry_run:
+            result.status = "planned"
+            result.out_shape = work.operation.planned_shape(image)
         else:
-            _save(job, image, op.apply(image), op, opts, result)
+            work.operation.run(image, job, work, result)
     return result
 
 
-def process_group(jobs: Sequence[Job], op: Operation, opts: FileOptions) -> list[Result]:
-    """Run several jobs, pooling images of one shape and dtype in one (N, C, H, W) call.
+def process_chunk(jobs: Sequence[Job], work: Work) -> list[Result]:
+    """Run several jobs, pooling images of one shape and dtype as one (N, C, H, W) call.
 
     The results, pixels included, are those of :func:`process` on each job;
-    this only spares a GPU from being fed one image at a time. Without
-    ``op.apply_tensor`` (or in a dry run) it is :func:`process` per job.
-    Each result's ``ms`` is its own reading and writing plus its share of
-    the group's pooling.
+    this only spares a GPU from being fed one image at a time. Each result's
+    ``ms`` is its own reading and writing plus its share of the group's pooling.
     """
-    if op.apply_tensor is None or opts.dry_run:
-        return [process(job, op, opts) for job in jobs]
+    operation = work.operation
+    if len(jobs) == 1 or not isinstance(operation, Pooling) or work.dry_run:
+        return [process(job, work) for job in jobs]
+    from .pooling import pool
     from .tensor import stack_images, unstack_images
 
-    results = [Result(job.source, job.target, "failed") for job in jobs]
-    groups: dict[tuple, list[tuple[int, np.ndarray]]] = {}
+    results = [Result(job.source, job.target, "failed", figure=job.figure) for job in jobs]
+    groups: dict[tuple[Any, ...], list[tuple[int, np.ndarray]]] = {}
     for i, job in enumerate(jobs):
-        with _recorded(results[i]):
-            image = _load(job, opts, results[i])
-            _check_output(job, image, opts)
+        with _recorded(results[i], job):
+            image = _load(job, work, results[i])
+            operation.check(image, job, work)
             groups.setdefault((image.shape, image.dtype.str), []).append((i, image))
     for members in groups.values():
         start = time.perf_counter()
         try:
-            stacked = stack_images([image for _, image in members], op.device)
-            outs = unstack_images(op.apply_tensor(stacked), members[0][1].ndim)
+            stacked = stack_images([image for _, image in members], work.device)
+            outs = unstack_images(pool(stacked, operation.spec), members[0][1].ndim)
         except PoolcliError as exc:
             for i, _ in members:
-                _note_error(exc, results[i])
+                _note_error(exc, results[i], jobs[i])
             continue
         share = (time.perf_counter() - start) * 1000 / len(members)
         for (i, image), out in zip(members, outs):
-            with _recorded(results[i]):
-                _save(jobs[i], image, out, op, opts, results[i])
+            with _recorded(results[i], jobs[i]):
+                operation.save(image, out, jobs[i], work, results[i])
             results[i].ms += share
     return results
 
 
-def _targets(job: Job, opts: FileOptions) -> list[Path]:
-    """The files this job writes: the output (unless ``--no-output``) and any figure."""
-    request = opts.figure
-    targets = [] if request is not None and not request.write_output else [job.target]
-    if request is not None and job.figure is not None:
-        targets.append(job.figure)
-    return [t for t in targets if t != STDIO]
+def _load(job: Job, work: Work, result: Result) -> np.ndarray:
+    """Read the job's image, after refusing outputs that exist (they are skipped, not redone)."""
+    from . import image_io
 
-
-def _load(job: Job, opts: FileOptions, result: Result, targets: Sequence[Path] | None = None) -> np.ndarray:
-    """Read the job's image as ``opts`` say, noting warnings and shape in ``result``.
-
-    Existing targets are checked first, so re-running a batch skips what is
-    done without decoding it; a dry run marks the result planned.
-    """
-    if not opts.dry_run and not opts.overwrite:
-        for target in _targets(job, opts) if targets is None else targets:
-            if target.exists():
-                raise OutputExistsError("exists (use --overwrite to replace it)", path=target)
-    read = {
-        "ignore_orientation": opts.ignore_orientation,
-        "max_pixels": opts.max_pixels,
-        "strict": opts.strict,
-        "allow_truncated": opts.allow_truncated,
-    }
+    if not work.write.overwrite:
+        for output in job.outputs():
+            if os.path.lexists(job.at(output)):
+                raise OutputExistsError(output)
     if job.source == STDIO:
-        if opts.stdin is None:
-            raise ImageReadError("no standard input to read from", path="-")
-        loaded = image_io.load_image_bytes(opts.stdin.read(), opts.color, name="-", **read)
+        if job.data is None:
+            raise PoolcliError("no standard input to read from", path=STDIO)
+        loaded = image_io.load_image_bytes(job.data, work.read.color, name=STDIO, **work.read.keywords())
     else:
-        loaded = image_io.load_image(job.source, opts.color, **read)
+        loaded = image_io.load_image(job.at(job.source), work.read.color, **work.read.keywords())
     image = loaded.image
-    result.warnings = [f"{job.source}: {w}" for w in loaded.warnings]
+    result.warnings = tuple(f"{job.source}: {w}" for w in loaded.warnings)
     result.in_shape, result.dtype = image.shape, image.dtype.name
-    if opts.dry_run:
-        result.status = "planned"
     return image
 
 
-def _check_output(job: Job, image: np.ndarray, opts: FileOptions) -> None:
-    """Refuse, before the work, an output format that cannot hold the pooled image.
-
-    Pooling keeps dtype and channels, so the input decides.
-    """
-    if job.target != STDIO and (opts.figure is None or opts.figure.write_output):
-        image_io.check_output(job.target, image, **opts.write_options())
-
-
-def _save(job: Job, image: np.ndarray, out: np.ndarray, op: Operation, opts: FileOptions, result: Result) -> None:
-    """Write the pooled image (atomically, or to stdout) and any comparison figure."""
-    result.out_shape = out.shape
-    request = opts.figure
-    if job.target == STDIO:
-        data = image_io.encode_image("-" + opts.stdout_format, image_io.prepare_output(out, **opts.write_options()))
-        if opts.stdout is None:
-            raise WriteError("no standard output to write to", path="-")
-        try:
-            opts.stdout.write(data)
-            opts.stdout.flush()
-        except OSError as exc:
-            raise WriteError(f"write failed: {exc.strerror or exc}", path="-") from None
-    elif request is None or request.write_output:
-        image_io.write_image(job.target, out, overwrite=opts.overwrite, **opts.write_options())
-    if request is not None and job.figure is not None:
-        # an adaptive label ends in its size ("adaptive avg → 64x48"); the panel title says it already
-        grid = [[original_panel(image), result_panel(out, op.label.partition(" → ")[0])]]
-        write_figure(job.figure, grid, _titled(request.style, job.source), overwrite=opts.overwrite)
-        result.extra["figure"] = job.figure
-    result.status = "written"
+def _check_output_pixels(rows: int, cols: int, max_pixels: int) -> None:
+    """Hold outputs to the same pixel limit as inputs (an adaptive size can ask for any)."""
+    if max_pixels and rows * cols > max_pixels:
+        raise ImageTooLargeError(
+            cols, rows, max_pixels, what=f"the output would be {rows}x{cols} = {rows * cols:,} pixels"
+        )
 
 
-def _note_error(exc: PoolcliError, result: Result) -> None:
-    if isinstance(exc, OutputExistsError):
-        result.status, result.error, result.exists = "skipped", str(exc), True
-        return
-    if exc.path is None:
-        exc.path = str(result.source)
-    result.status, result.error = "failed", str(exc)
-    result.extra["exception"] = exc
+def _note_error(exc: PoolcliError, result: Result, job: Job) -> None:
+    if exc.path is not None:
+        exc.path = _as_shown(exc.path, job)
+    elif job.source is not None:
+        exc.path = job.source
+    result.error, result.error_kind = str(exc), type(exc).__name__
+    result.status = "skipped" if isinstance(exc, OutputExistsError) else "failed"
+
+
+def _as_shown(path: str, job: Job) -> str:
+    """A path a worker used, as the user named it."""
+    for shown in (job.source, job.target, job.figure):
+        if shown is not None and path in (shown, job.at(shown)):
+            return shown
+    return path
 
 
 @contextmanager
-def _recorded(result: Result) -> Iterator[None]:
+def _recorded(result: Result, job: Job) -> Iterator[None]:
     """Turn an error into the result's status, and add the time spent.
 
     Anything but an interrupt fails this one file only: a batch never stops
-    for one image, even on a bug (kept in ``result.extra["exception"]``).
+    for one image, even on a bug (its traceback kept for ``--debug``).
     """
     start = time.perf_counter()
     try:
         yield
     except PoolcliError as exc:
-        _note_error(exc, result)
+        _note_error(exc, result, job)
     except MemoryError:
-        _note_error(PoolcliError("out of memory"), result)
+        _note_error(PoolcliError("out of memory"), result, job)
+    except OSError as exc:  # beyond what the library turns into its own errors: still this file only
+        _note_error(WriteError(f"{exc.strerror or exc}"), result, job)
+        result.trace = traceback.format_exc()
     except Exception as exc:
-        _note_error(PoolcliError(f"internal error: {type(exc).__name__}: {exc}"), result)
-        result.extra["exception"] = exc
+        _note_error(PoolcliError(f"internal error: {type(exc).__name__}: {exc}"), result, job)
+        result.trace = traceback.format_exc()
     finally:
         result.ms += (time.perf_counter() - start) * 1000
+
+
+def channel_names(image: np.ndarray) -> list[str]:
+    """``["R", "G", "B"]`` for an RGB image, ``["Y"]`` for gray, ``c0, c1, ...`` otherwise."""
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    return {1: ["Y"], 3: ["R", "G", "B"], 4: ["R", "G", "B", "A"]}.get(channels, [f"c{i}" for i in range(channels)])
 
 
 def shape_text(shape: tuple[int, ...] | None) -> str:
@@ -301,151 +541,11 @@ def shape_text(shape: tuple[int, ...] | None) -> str:
     return "x".join(str(n) for n in shape)
 
 
-# --- comparison figures ------------------------------------------------------------------
+def _number(value: float | int) -> str:
+    """A value for people: integers whole, floats to 4 significant digits."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-@dataclass(frozen=True)
-class CompareColumn:
-    """One kernel setting of a comparison: a spec per pooled op, and the size adaptive panels match."""
-
-    specs: dict[str, PoolSpec]
-    size: PoolSpec
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """What ``poolcli compare`` draws: every op in ``ops`` at every kernel setting in ``columns``."""
-
-    ops: tuple[str, ...]
-    columns: tuple[CompareColumn, ...]
-    diff: bool = False
-    device: str = "cpu"
-
-    @property
-    def panel_count(self) -> int:
-        """Panels in the figure: the original, every op per column, and the differences."""
-        per_column = len(self.ops) + (len(self.ops) - 1 if self.diff else 0)
-        return 1 + per_column * len(self.columns)
-
-
-def comparison(
-    ops: tuple[str, ...] = DEFAULT_COMPARE_OPS,
-    kernels: tuple[PairLike, ...] = (2,),
-    stride: PairLike | None = None,
-    padding: PairLike = 0,
-    dilation: PairLike = 1,
-    ceil_mode: bool = False,
-    count_include_pad: bool = True,
-    divisor: int | None = None,
-    diff: bool = False,
-    device: str = "cpu",
-) -> Comparison:
-    """Validate a comparison before any image is read.
-
-    Each kernel is pooled with ``stride`` (default: that kernel) and the
-    other knobs; ``count_include_pad`` and ``divisor`` apply to avg only.
-
-    Raises
-    ------
-    ParameterError
-        An unknown op, a repeated op, no ops, or knobs PyTorch would refuse.
-    """
-    if not ops:
-        raise ParameterError("ops", None, f"name at least one of {', '.join(COMPARE_OPS)}")
-    for op in ops:
-        if op not in COMPARE_OPS:
-            raise ParameterError("ops", op, f"unknown (use {', '.join(COMPARE_OPS)})")
-    if len(set(ops)) != len(ops):
-        raise ParameterError("ops", ",".join(ops), "lists an op twice")
-    if not kernels:
-        raise ParameterError("kernels", None, "name at least one kernel")
-    columns = []
-    for kernel in kernels:
-        specs = {
-            op: PoolSpec.make(op, kernel, stride, padding, dilation, ceil_mode,
-                              count_include_pad if op == "avg" else True, divisor if op == "avg" else None)
-            for op in ops if op in ("max", "avg", "min")
-        }  # fmt: skip
-        size = next(iter(specs.values()), None) or PoolSpec.make("max", kernel, stride, padding, dilation, ceil_mode)
-        columns.append(CompareColumn(specs, size))
-    return Comparison(tuple(ops), tuple(columns), diff, device)
-
-
-def comparison_grid(image: np.ndarray, plan: Comparison) -> list[list[Panel | None]]:
-    """The panels of a comparison figure, every one pooled by :mod:`poolcli.pooling`.
-
-    One kernel setting: the original and one panel per op in a row, the
-    difference panels (``|a - b|`` for neighbouring ops) in a row below.
-    Several: one row per op (then per difference) and one column per kernel,
-    after a first column holding the original.
-
-    Raises
-    ------
-    ImageShapeError
-        The image is smaller than a kernel.
-    """
-    results: list[list[tuple[str, np.ndarray]]] = []  # per column: (op, pooled image)
-    for column in plan.columns:
-        size = column.size.output_size(*image.shape[:2])
-        pooled = []
-        for op in plan.ops:
-            if op in column.specs:
-                spec = column.specs[op]
-                out = pool(image, op, spec.kernel, spec.stride, spec.padding, spec.dilation, spec.ceil_mode,
-                           spec.count_include_pad, spec.divisor, device=plan.device)  # fmt: skip
-            else:
-                out = adaptive_pool(image, size, op.partition("-")[2] or "avg", device=plan.device)
-            pooled.append((op, out))
-        results.append(pooled)
-    panels = [[_compare_panel(op, out, column) for op, out in col] for col, column in zip(results, plan.columns)]
-    diffs = [
-        [difference_panel(a, b, _short(x), _short(y)) for (x, a), (y, b) in pairwise(col)]
-        for col in results
-    ] if plan.diff else [[] for _ in results]  # fmt: skip
-    original = original_panel(image)
-    if len(plan.columns) == 1:
-        grid: list[list[Panel | None]] = [[original, *panels[0]]]
-        if diffs[0]:
-            grid.append([None, *diffs[0]])
-        return grid
-    rows: list[list[Panel | None]] = [
-        [original if i == 0 else None, *(col[i] for col in panels)] for i in range(len(plan.ops))
-    ]
-    n_diffs = len(diffs[0])
-    rows += [[None, *(col[i] for col in diffs)] for i in range(n_diffs)]
-    return rows
-
-
-def compare_file(job: Job, plan: Comparison, style: FigureStyle, opts: FileOptions) -> Result:
-    """Read ``job.source`` and write its comparison figure to ``job.target``.
-
-    Never raises a :class:`PoolcliError`; it is recorded in the result, as
-    :func:`process` does. ``result.extra["panels"]`` is the panel count.
-    """
-    result = Result(job.source, job.target, "failed")
-    with _recorded(result):
-        image = _load(job, opts, result, targets=[job.target])
-        if opts.dry_run:
-            for column in plan.columns:
-                column.size.output_size(*image.shape[:2])  # a kernel too large fails here, as it would for real
-        else:
-            grid = comparison_grid(image, plan)
-            result.extra["panels"] = sum(p is not None for row in grid for p in row)
-            write_figure(job.target, grid, _titled(style, job.source), overwrite=opts.overwrite)
-            result.status = "written"
-    return result
-
-
-def _compare_panel(op: str, out: np.ndarray, column: CompareColumn) -> Panel:
-    if op in column.specs:
-        return result_panel(out, column.specs[op].describe())
-    return result_panel(out, f"adaptive {op.partition('-')[2] or 'avg'}")
-
-
-def _short(op: str) -> str:
-    return "adaptive" if op == "adaptive" else op.replace("adaptive-", "adaptive ")
-
-
-def _titled(style: FigureStyle, source: Path) -> FigureStyle:
+def _titled(style: FigureStyle, source: str) -> FigureStyle:
     """The style with the input's file name as the heading unless ``--title`` gave one."""
-    return style if style.title is not None else replace(style, title=source.name)
+    return style if style.title is not None else replace(style, title=Path(source).name)

@@ -30,12 +30,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
 from .errors import ImageShapeError, ParameterError
-from .params import AxisPlan, PairLike, PoolSpec, parse_size
+from .spec import AxisPlan, PairLike, PoolSpec
 from .tensor import SUPPORTED_DTYPES, resolve_device, to_image, to_tensor
 
 if TYPE_CHECKING:
@@ -43,12 +43,11 @@ if TYPE_CHECKING:
 
 ImageOrTensor = Union[np.ndarray, "torch.Tensor"]
 _Divisor = Union[int, tuple["torch.Tensor", "torch.Tensor"]]
-REDUCES: tuple[str, ...] = ("avg", "max", "min")
 
 
 def pool(
     image: ImageOrTensor,
-    op: str,
+    op: str | PoolSpec,
     kernel: PairLike = 2,
     stride: PairLike | None = None,
     padding: PairLike = 0,
@@ -57,20 +56,27 @@ def pool(
     count_include_pad: bool = True,
     divisor: int | None = None,
     device: str | torch.device = "cpu",
+    **params: Any,
 ) -> ImageOrTensor:
-    """Max, average or min pooling with PyTorch's semantics.
+    """Pool an image or a batch with PyTorch's semantics: max, average, min, or any op in :mod:`poolcli.ops`.
+
+    Pooling here is arithmetic on pictures, not a training layer: tensors are
+    pooled without autograd.
 
     Parameters
     ----------
     image : ndarray of shape (H, W) or (H, W, C), or Tensor of shape (N, C, H, W)
         uint8, int8, uint16, int16, int32, float32 or float64. Channels are
         pooled independently.
-    op : {"max", "avg", "min"}
+    op : str or PoolSpec
+        An op name (``"max"``, ``"avg"``, ``"min"``, ``"adaptive"`` ...), the
+        knobs then given as keywords; or a whole :class:`~poolcli.spec.PoolSpec`
+        (no other knobs).
     kernel, stride, padding, dilation : int, (rows, cols) or "HxW"
         As ``torch.nn.functional.max_pool2d``; ``stride`` defaults to the
         kernel; ``padding`` may also be ``"same"`` (output ceil(in / stride),
         the extra cell of an odd total on the bottom/right). Padding is at
-        most half the effective kernel. Dilation is for max and min only.
+        most half the kernel. Dilation is for max and min only.
     ceil_mode : bool
         Round the output size up (the last window must start inside the
         input or the left padding).
@@ -81,6 +87,9 @@ def pool(
     device : str or torch.device
         Where to pool a NumPy image (``"cpu"``, ``"cuda"``, ``"cuda:N"``,
         ``"auto"``). A tensor is pooled where it is.
+    **params
+        The op's own parameters and ``size`` (``adaptive``: ``size=(64, None)``,
+        ``reduce="max"``).
 
     Returns
     -------
@@ -89,6 +98,15 @@ def pool(
         ``floor((in + 2p - d(k-1) - 1) / s) + 1`` per axis (see
         :func:`poolcli.output_size`). Integer averages are rounded half to
         even.
+
+    Raises
+    ------
+    ParameterError
+        A knob out of range, or one the op does not take.
+    WindowTooLargeError
+        The (padded) image is smaller than the window.
+    ImageShapeError
+        Not an image or an (N, C, H, W) tensor of a supported dtype.
 
     Examples
     --------
@@ -99,8 +117,16 @@ def pool(
     >>> poolcli.pool(np.array([[2, 3, 3, 4]], dtype=np.uint8), "avg", kernel=(1, 2))
     array([[2, 4]], dtype=uint8)
     """
-    spec = PoolSpec.make(op, kernel, stride, padding, dilation, ceil_mode, count_include_pad, divisor)
-    return _apply(image, device, lambda t: pool_tensor(t, spec))
+    if isinstance(op, PoolSpec):
+        knobs = (kernel, stride, padding, dilation, ceil_mode, count_include_pad, divisor)
+        if params or knobs != (2, None, 0, 1, False, True, None):
+            raise ParameterError("op", op.describe(), "a PoolSpec carries every knob; give no others beside it")
+        spec = op
+    else:
+        spec = PoolSpec.make(op, kernel, stride, padding, dilation, ceil_mode, count_include_pad, divisor, **params)
+    if spec.info.kind == "global":
+        raise ParameterError("op", spec.op, "gives one value per channel, not an image: use poolcli.global_pool")
+    return _apply(image, device, lambda t: pool_spec_tensor(t, spec))
 
 
 def adaptive_pool(
@@ -112,7 +138,8 @@ def adaptive_pool(
     """Adaptive pooling to a given output size (PyTorch's ``adaptive_*_pool2d``).
 
     Output cell ``i`` of ``m`` along an axis of length ``n`` reduces input
-    cells ``floor(i*n/m)`` to ``ceil((i+1)*n/m) - 1``.
+    cells ``floor(i*n/m)`` to ``ceil((i+1)*n/m) - 1``. The same as
+    ``pool(image, "adaptive", size=size, reduce=reduce)``.
 
     Parameters
     ----------
@@ -132,9 +159,8 @@ def adaptive_pool(
     >>> poolcli.adaptive_pool(np.arange(10, dtype=np.uint8).reshape(2, 5), (1, 2), "max")
     array([[7, 9]], dtype=uint8)
     """
-    _check_reduce(reduce)
-    rows, cols = parse_size(size)
-    return _apply(image, device, lambda t: adaptive_pool_tensor(t, (rows, cols), reduce))
+    spec = PoolSpec.make("adaptive", size=size, reduce=reduce)
+    return _apply(image, device, lambda t: pool_spec_tensor(t, spec))
 
 
 def global_pool(image: ImageOrTensor, reduce: str = "avg", device: str | torch.device = "cpu") -> ImageOrTensor:
@@ -151,11 +177,40 @@ def global_pool(image: ImageOrTensor, reduce: str = "avg", device: str | torch.d
     >>> poolcli.global_pool(np.array([[0, 1], [2, 4]], dtype=np.uint8), "avg")
     array([1.75])
     """
-    _check_reduce(reduce)
+    spec = PoolSpec.make("global", reduce=reduce)
     if isinstance(image, np.ndarray):
         t = to_tensor(image, resolve_device(device))
-        return global_pool_tensor(t, reduce)[0].cpu().numpy()
-    return global_pool_tensor(_check_tensor(image), reduce)
+        with _no_grad():
+            return global_kernel(t, spec)[0].cpu().numpy()
+    with _no_grad():
+        return global_kernel(_check_tensor(image), spec)
+
+
+def pool_spec_tensor(x: torch.Tensor, spec: PoolSpec) -> torch.Tensor:
+    """Pool an (N, C, H, W) tensor as ``spec`` says, with the engine its op declares.
+
+    Window ops the registry marks ``separable`` go through the banded
+    separable engine (:func:`pool_tensor`); every other op through the
+    kernel named in its declaration, a function ``(x, spec) -> Tensor`` of
+    this module.
+    """
+    info = spec.info
+    if info.separable is not None:
+        return pool_tensor(x, spec)
+    assert info.kernel is not None, f"{info.name} declares neither a separable combine nor a kernel"
+    kernel: Callable[[torch.Tensor, PoolSpec], torch.Tensor] = globals()[info.kernel]
+    return kernel(x, spec)
+
+
+def adaptive_kernel(x: torch.Tensor, spec: PoolSpec) -> torch.Tensor:
+    """The registry's kernel for ``adaptive``."""
+    assert spec.size is not None
+    return adaptive_pool_tensor(x, spec.size, spec.param("reduce"))
+
+
+def global_kernel(x: torch.Tensor, spec: PoolSpec) -> torch.Tensor:
+    """The registry's kernel for ``global``: (N, C, H, W) to (N, C)."""
+    return global_pool_tensor(x, spec.param("reduce"))
 
 
 # --- tensor level ------------------------------------------------------------------
@@ -175,7 +230,7 @@ def pool_tensor(x: torch.Tensor, spec: PoolSpec, *, band_rows: int | None = None
     (out,) = _empty(x, red.layout, ((x.shape[0], x.shape[1], rows.out, cols.out), x.dtype))
     step = band_rows or _band_rows(x, rows, cols, red)
     scratch = _Scratch.make(x, rows, cols, red, min(step, rows.out))
-    div = _divisor(x, rows, cols, red) if spec.op == "avg" else 1
+    div = _divisor(x, rows, cols, red) if red.sums else 1
     for start in range(0, rows.out, step):
         stop = min(start + step, rows.out)
         _pool_band(x, rows, cols, red, scratch, div, start, stop, out[:, :, start:stop])
@@ -220,10 +275,18 @@ def global_pool_tensor(x: torch.Tensor, reduce: str) -> torch.Tensor:
 def _apply(
     image: ImageOrTensor, device: str | torch.device, fn: Callable[[torch.Tensor], torch.Tensor]
 ) -> ImageOrTensor:
-    if isinstance(image, np.ndarray):
-        t = to_tensor(image, resolve_device(device))
-        return to_image(fn(t), image.ndim)
-    return fn(_check_tensor(image))
+    with _no_grad():
+        if isinstance(image, np.ndarray):
+            t = to_tensor(image, resolve_device(device))
+            return to_image(fn(t), image.ndim)
+        return fn(_check_tensor(image))
+
+
+def _no_grad() -> Any:
+    """Pooling here is not a layer to train: no autograd graph, whatever the input asks."""
+    import torch
+
+    return torch.no_grad()
 
 
 def _check_tensor(x: object) -> torch.Tensor:
@@ -237,11 +300,6 @@ def _check_tensor(x: object) -> torch.Tensor:
     if x.dtype not in allowed:
         raise ImageShapeError(f"unsupported sample format {x.dtype}")
     return x
-
-
-def _check_reduce(reduce: str) -> None:
-    if reduce not in REDUCES:
-        raise ParameterError("reduce", reduce, f"must be one of {', '.join(REDUCES)}")
 
 
 def _ordered(x: torch.Tensor) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
@@ -302,13 +360,18 @@ class _Reduction:
         # A channels-last column pass would run torch's inner loop over just C
         # values; one strided op per channel runs it along the row instead.
         per_channel = channels_last and _on_cpu(x)
-        if spec.op == "avg":
+        if spec.info.separable == "sum":
             # Input rows are widened once, so every add is same-dtype and vectorised.
             taps = spec.kernel[0] * spec.kernel[1]
             work = _sum_dtype(x.dtype, taps, spec.divisor or taps)
             return cls(spec, work, work, 0, layout, per_channel)
         band = torch.int16 if x.dtype == torch.uint16 else x.dtype
-        return cls(spec, band, band, _extreme(band, lowest=spec.op == "max"), layout, per_channel)
+        return cls(spec, band, band, _extreme(band, lowest=spec.info.separable == "max"), layout, per_channel)
+
+    @property
+    def sums(self) -> bool:
+        """Whether windows are summed (and divided), as for an average."""
+        return self.spec.info.separable == "sum"
 
     def combine(self, dst: torch.Tensor, taps: list[torch.Tensor], split: bool = False) -> None:
         """Write the reduction of ``taps`` (views of one shape, in ``work``) into ``dst``.
@@ -324,7 +387,7 @@ class _Reduction:
         if len(taps) == 1:
             dst.copy_(taps[0])
             return
-        fn = {"max": torch.maximum, "min": torch.minimum, "avg": torch.add}[self.spec.op]
+        fn = {"max": torch.maximum, "min": torch.minimum, "sum": torch.add}[self.spec.info.separable or ""]
         fn(taps[0], taps[1], out=dst)
         for t in taps[2:]:
             fn(dst, t, out=dst)
@@ -420,7 +483,7 @@ class _Scratch:
             wants["rows"] = ((n, c, step, cols.before + w + after), red.work)
         if cols.kernel > 2:
             wants["pairs"] = ((n, c, step, cols.before + w + after - cols.dilation), red.work)
-        if red.spec.op == "avg":
+        if red.sums:
             wants["sums"] = ((n, c, step, cols.out), red.work)
             exact = _exact_quotient_dtype(x.dtype, rows.kernel * cols.kernel, red.spec.divisor)
             if exact is not None:
@@ -463,7 +526,7 @@ def _pool_band(
         pooled = scratch.rows[:, :, :n]
         red.combine(pooled.narrow(3, cols.before, x.shape[3]), row_taps)
     col_taps = _column_taps(pooled, cols, red, None if scratch.pairs is None else scratch.pairs[:, :, :n])
-    if red.spec.op == "avg":
+    if red.sums:
         assert scratch.sums is not None
         sums = scratch.sums[:, :, :n]
         red.combine(sums, col_taps, split=True)

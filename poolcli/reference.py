@@ -32,7 +32,9 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["adaptive_pool", "global_pool", "output_length", "pool"]
+from .spec import PoolSpec
+
+__all__ = ["adaptive_pool", "apply", "global_pool", "output_length", "pool"]
 
 Reduce = Literal["max", "avg", "min"]
 IntPair = int | tuple[int, int]
@@ -261,10 +263,21 @@ def _same_geometry(n: int, k: int, s: int, d: int) -> tuple[int, int, int]:
 # ----------------------------------------------------------------------------
 
 
+def apply(image: np.ndarray, spec: PoolSpec) -> np.ndarray:
+    """The reference result of ``spec`` on ``image``: the function its op declares in :mod:`poolcli.ops`.
+
+    >>> apply(np.arange(16, dtype=np.uint8).reshape(4, 4), PoolSpec.make("min", kernel=2))
+    array([[ 0,  2],
+           [ 8, 10]], dtype=uint8)
+    """
+    function = globals()[spec.info.reference]
+    return function(image, spec)
+
+
 def pool(
     image: np.ndarray,
-    op: Reduce,
-    kernel: IntPair,
+    op: Reduce | PoolSpec,
+    kernel: IntPair = 2,
     stride: IntPair | None = None,
     padding: IntPair | Literal["same"] = 0,
     dilation: IntPair = 1,
@@ -331,6 +344,10 @@ def pool(
     array([[0, 1],
            [4, 5]], dtype=uint8)
     """
+    if isinstance(op, PoolSpec):
+        spec = op
+        op, kernel, stride, padding, dilation = spec.op, spec.kernel, spec.stride, spec.padding, spec.dilation  # type: ignore[assignment]
+        ceil_mode, count_include_pad, divisor = spec.ceil_mode, spec.count_include_pad, spec.divisor
     original_ndim = getattr(image, "ndim", None)
     img = _check_image(image)
     op = _check_reduce(op, "op")
@@ -405,7 +422,7 @@ def _adaptive_bounds(n: int, m: int) -> list[tuple[int, int]]:
 
 def adaptive_pool(
     image: np.ndarray,
-    size: SizePair,
+    size: SizePair | PoolSpec,
     reduce: Reduce = "avg",
 ) -> np.ndarray:
     """Adaptive pooling to a fixed output size (PyTorch ``adaptive_*_pool2d``).
@@ -436,6 +453,8 @@ def adaptive_pool(
     array([[ 2,  3,  4,  5],
            [10, 11, 12, 13]], dtype=uint8)
     """
+    if isinstance(size, PoolSpec):
+        size, reduce = size.size, size.param("reduce")
     original_ndim = getattr(image, "ndim", None)
     img = _check_image(image)
     reduce = _check_reduce(reduce, "reduce")
@@ -464,7 +483,7 @@ def adaptive_pool(
     return _restore_ndim(out, original_ndim)
 
 
-def global_pool(image: np.ndarray, reduce: Reduce = "avg") -> np.ndarray:
+def global_pool(image: np.ndarray, reduce: Reduce | PoolSpec = "avg") -> np.ndarray:
     """Reduce each channel over the whole image.
 
     Parameters
@@ -489,6 +508,8 @@ def global_pool(image: np.ndarray, reduce: Reduce = "avg") -> np.ndarray:
     >>> global_pool(np.dstack([image, 2 * image]), "max")
     array([15, 30], dtype=uint8)
     """
+    if isinstance(reduce, PoolSpec):
+        reduce = reduce.param("reduce")
     img = _check_image(image)
     reduce = _check_reduce(reduce, "reduce")
     height, width, channels = img.shape

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,9 @@ class Header:
     sample : str or None
         The declared sample format where the header says it (TIFF:
         ``"uint8"``, ``"float16"``, ...), to explain a file OpenCV refuses.
+    orientation : int
+        The EXIF orientation (1..8) of JPEG, PNG, WebP and TIFF files; 1 when
+        the file has none.
     """
 
     format: str
@@ -54,6 +57,7 @@ class Header:
     truncated: bool = False
     recoverable: bool = False
     sample: str | None = None
+    orientation: int = 1
 
     @property
     def pixels(self) -> int | None:
@@ -93,6 +97,37 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
+#: Leading bytes of the formats OpenCV reads beyond those read above.
+_OTHER_SIGNATURES: tuple[bytes, ...] = (
+    b"II+\x00",  # BigTIFF
+    b"MM\x00+",
+    b"\x00\x00\x00\x0cjP  \r\n\x87\n",  # JPEG 2000 file
+    b"\xffO\xffQ",  # JPEG 2000 codestream
+    b"v/1\x01",  # OpenEXR
+    b"#?RADIANCE",
+    b"#?RGBE",
+    b"\x59\xa6\x6a\x95",  # Sun raster
+)
+#: Enough leading bytes for :func:`looks_like_image`.
+HEAD_BYTES = 32
+
+
+def looks_like_image(head: bytes) -> bool:
+    """Whether a file's first bytes (:data:`HEAD_BYTES` of them) are those of a format OpenCV reads.
+
+    >>> looks_like_image(b"\\x89PNG\\r\\n\\x1a\\n" + bytes(24)), looks_like_image(b"hello")
+    (True, False)
+    """
+    if head.startswith(_OTHER_SIGNATURES):
+        return True
+    if sniff_format(head) is not None:
+        return True
+    if head[:2] == b"BM" and len(head) >= 18:
+        return head[14:18] in _BMP_HEADER_SIZES
+    # PBM/PGM/PPM/PAM (P1..P7) and PFM (PF, Pf), then whitespace (the size may lie past the head)
+    return len(head) >= 3 and head[:1] == b"P" and head[1:2] in b"1234567Ff" and head[2:3].isspace()
+
+
 def probe(data: bytes) -> Header | None:
     """Read format, size, frames and damage from ``data``; None for formats not read here.
 
@@ -122,6 +157,7 @@ def _png(data: bytes) -> Header:
     pos = 8
     width = height = None
     frames = 1
+    orientation = 1
     seen_idat = False
     while True:
         if pos + 8 > n:
@@ -145,6 +181,8 @@ def _png(data: bytes) -> Header:
         elif kind == b"acTL" and length >= 4:
             (frames,) = struct.unpack(">I", view[pos + 8 : pos + 12])
             frames = max(frames, 1)
+        elif kind == b"eXIf" and not seen_idat:
+            orientation = tiff_orientation(bytes(view[pos + 8 : end - 4]))
         elif kind == b"IDAT":
             seen_idat = True
         elif kind == b"IEND":
@@ -152,7 +190,7 @@ def _png(data: bytes) -> Header:
         pos = end
     if not seen_idat:
         return Header("PNG", width, height, frames, "no image data (IDAT chunk)")
-    return Header("PNG", width, height, frames)
+    return Header("PNG", width, height, frames, orientation=orientation)
 
 
 # --- JPEG -------------------------------------------------------------------------------------
@@ -186,6 +224,13 @@ class _Frame:
 
 
 def _jpeg(data: bytes) -> Header:
+    exif: list[int] = []
+    header = _jpeg_walk(data, exif)
+    return replace(header, orientation=exif[0]) if exif else header
+
+
+def _jpeg_walk(data: bytes, exif: list[int]) -> Header:
+    """The JPEG's structure; the first APP1 Exif segment's orientation goes into ``exif``."""
     n = len(data)
     frame = _Frame()
     restart = 0
@@ -232,6 +277,8 @@ def _jpeg(data: bytes) -> Header:
             frame = _Frame(width, height, sampling)
         elif marker == 0xDD:
             (restart,) = struct.unpack(">H", body[:2])
+        elif marker == 0xE1 and not exif and body[:6] == b"Exif\x00\x00":
+            exif.append(tiff_orientation(body[6:]))
         pos += 2 + length
         if marker != 0xDA:
             continue
@@ -338,14 +385,15 @@ def _webp(data: bytes) -> Header:
     if kind == b"VP8X":
         width = int.from_bytes(payload[4:7], "little") + 1
         height = int.from_bytes(payload[7:10], "little") + 1
-        frames = 1
-        if payload[0] & 0x02:  # animation flag: count the frames
-            frames, pos = 0, 12
-            while pos + 8 <= len(data):
-                chunk, size = struct.unpack("<4sI", data[pos : pos + 8])
-                frames += chunk == b"ANMF"
-                pos += 8 + size + (size & 1)
-        return Header("WebP", width, height, max(frames, 1))
+        frames, orientation, pos = 0, 1, 12
+        while pos + 8 <= len(data):
+            chunk, size = struct.unpack("<4sI", data[pos : pos + 8])
+            frames += chunk == b"ANMF"
+            if chunk == b"EXIF":
+                body = data[pos + 8 : pos + 8 + size]
+                orientation = tiff_orientation(body[6:] if body.startswith(b"Exif\x00\x00") else body)
+            pos += 8 + size + (size & 1)
+        return Header("WebP", width, height, max(frames, 1), orientation=orientation)
     raise ValueError("unknown WebP chunk")
 
 
@@ -384,7 +432,7 @@ def _tiff(data: bytes) -> Header:
         (offset,) = struct.unpack(order + "I", data[next_at : next_at + 4])
     kind = {1: "uint", 2: "int", 3: "float"}.get(kind_of_sample)
     sample = f"{kind}{bits}" if kind else f"{bits}-bit samples of unknown kind {kind_of_sample}"
-    return Header("TIFF", width, height, max(frames, 1), sample=sample)
+    return Header("TIFF", width, height, max(frames, 1), sample=sample, orientation=tiff_orientation(data))
 
 
 _PNM_TOKEN = re.compile(rb"#[^\n\r]*|\S+")
@@ -403,3 +451,31 @@ def _pnm(data: bytes) -> Header:
 
 
 _READERS = {"PNG": _png, "JPEG": _jpeg, "GIF": _gif, "BMP": _bmp, "WebP": _webp, "TIFF": _tiff, "PNM": _pnm}
+
+
+# --- EXIF orientation -----------------------------------------------------------------------------
+
+
+def tiff_orientation(tiff: bytes) -> int:
+    """The orientation tag (1..8) of the first IFD of TIFF-structured bytes (EXIF); 1 if none.
+
+    >>> tiff_orientation(b"II*\\x00\\x08\\x00\\x00\\x00\\x01\\x00\\x12\\x01\\x03\\x00\\x01\\x00\\x00\\x00\\x06\\x00\\x00\\x00")
+    6
+    """
+    try:
+        if len(tiff) < 8:
+            return 1
+        order = {b"II": "<", b"MM": ">"}.get(tiff[:2])
+        if order is None:
+            return 1
+        (ifd,) = struct.unpack(order + "I", tiff[4:8])
+        (count,) = struct.unpack(order + "H", tiff[ifd : ifd + 2])
+        for i in range(count):
+            entry = tiff[ifd + 2 + 12 * i : ifd + 14 + 12 * i]
+            tag, kind = struct.unpack(order + "HH", entry[:4])
+            if tag == 0x0112 and kind == 3:
+                (value,) = struct.unpack(order + "H", entry[8:10])
+                return value if 1 <= value <= 8 else 1
+    except (struct.error, IndexError, ValueError):
+        return 1
+    return 1

@@ -20,9 +20,10 @@ from click.testing import CliRunner
 import poolcli
 from poolcli import batch, report
 from poolcli.cli import cli
-from poolcli.params import PoolSpec
-from poolcli.paths import TEMP_SUFFIX, Job
-from poolcli.pipeline import FileOptions, pooling_operation, process, process_group
+from poolcli.paths import TEMP_SUFFIX
+from poolcli.pipeline import Job, Pooling, Work, WriteOptions, process, process_chunk
+from poolcli.sniff import HEAD_BYTES, looks_like_image
+from poolcli.spec import PoolSpec
 
 from .conftest import cuda, poolcli_executable, write_rgb
 
@@ -205,16 +206,18 @@ def test_glob_errors(invoke, tree, tmp_path, monkeypatch):
 
 
 def test_a_glob_does_not_follow_a_link_loop(tree):
-    found = [s.path.relative_to(tree).as_posix() for s in batch.discover([f"{tree}/**/*.png"])]
+    from poolcli.discover import discover
+
+    found = [s.path.relative_to(tree).as_posix() for s in discover([f"{tree}/**/*.png"])]
     assert found == ["a.png", "dup.png", "truncated.png", "sub/c.png", "sub/deeper/f.png"]
 
 
 USAGE = [
-    (["max", "-"], "poolcli: error: reading standard input needs -o FILE, or -o - for standard output"),
+    (["max", "-"], "poolcli: error: reading standard input needs an output file, or '-' for standard output"),
     (["max", "-", "{d}/a.png", "-o", "{d}/o/"], "poolcli: error: '-' (standard input) must be the only input"),
-    (["max", "{d}/a.png", "{d}/b.jpg", "-o", "-"], "poolcli: error: -o - (standard output) takes exactly one input file"),
-    (["max", "{d}", "-o", "{d}/one.png"], "poolcli: error: {d}/one.png: several inputs need an output folder (end it with '/')"),
-    (["max", "{d}", "--jobs", "0"], "poolcli: error: Invalid value for '-j' / '--jobs': 0 is not in the range x>=1. (see 'poolcli max --help')"),
+    (["max", "{d}/a.png", "{d}/b.jpg", "-o", "-"], "poolcli: error: standard output ('-') takes exactly one input file"),
+    (["max", "{d}", "-o", "{d}/one.png"], "poolcli: error: {d}/one.png: several inputs need an output folder, and this is named like an image file (end it with '/' to make a folder of that name)"),
+    (["max", "{d}", "--jobs", "0"], "poolcli: error: Invalid value for '-j' / '--jobs': 0 is not in the range 1<=x<=1048576. (see 'poolcli max --help')"),
 ]  # fmt: skip
 
 
@@ -264,14 +267,14 @@ def test_image_formats_are_recognised_by_their_first_bytes(ext, rng):
     image = rng.integers(0, 256, (8, 8) if ext == ".pgm" else (8, 8, 3), dtype=np.uint8)
     ok, data = cv2.imencode(ext, image)
     assert ok
-    assert batch.looks_like_image(data.tobytes()[: batch.SNIFF_BYTES])
+    assert looks_like_image(data.tobytes()[:HEAD_BYTES])
 
 
 @pytest.mark.parametrize(
     "head", [b"", b"hello world", b"BM but not a bitmap header", b"%PDF-1.7", b"P1ano", b"RIFF\0\0\0\0WAVE"]
 )
 def test_other_bytes_are_not_images(head):
-    assert not batch.looks_like_image(head)
+    assert not looks_like_image(head)
 
 
 # --- grouping same-size images into one tensor ---------------------------------------------
@@ -282,9 +285,9 @@ def _group_jobs(tmp_path: Path, rng: np.random.Generator) -> list[Job]:
     jobs = []
     for i, shape in enumerate(shapes):
         src = write_rgb(tmp_path / f"g{i}.png", rng.integers(0, 256, shape, dtype=np.uint8))
-        jobs.append(Job(src, tmp_path / "out" / f"g{i}.png"))
+        jobs.append(Job(str(src), str(tmp_path / "out" / f"g{i}.png")))
     (tmp_path / "bad.png").write_text("no")
-    jobs.insert(3, Job(tmp_path / "bad.png", tmp_path / "out" / "bad.png"))
+    jobs.insert(3, Job(str(tmp_path / "bad.png"), str(tmp_path / "out" / "bad.png")))
     return jobs
 
 
@@ -292,18 +295,19 @@ def _group_jobs(tmp_path: Path, rng: np.random.Generator) -> list[Job]:
 def test_process_group_equals_process_per_image(tmp_path, rng, device):
     jobs = _group_jobs(tmp_path, rng)
     spec = PoolSpec.make("avg", 3, 2, 1)
-    grouped = process_group(jobs, pooling_operation(spec, device), FileOptions())
+    grouped = process_chunk(jobs, Work(Pooling(spec), device=device))
     assert [r.status for r in grouped] == ["written"] * 3 + ["failed"] + ["written"] * 3
     assert grouped[3].error == f"{tmp_path / 'bad.png'}: not a recognised image format"
-    for job in jobs:
-        if job.target.exists():
-            job.target.rename(job.target.with_suffix(".grouped.png"))
-    singles = [process(job, pooling_operation(spec, "cpu"), FileOptions()) for job in jobs]
+    targets = [Path(job.target) for job in jobs]
+    for target in targets:
+        if target.exists():
+            target.rename(target.with_suffix(".grouped.png"))
+    singles = [process(job, Work(Pooling(spec))) for job in jobs]
     assert [r.status for r in singles] == [r.status for r in grouped]
-    for job, one, many in zip(jobs, singles, grouped):
+    for target, one, many in zip(targets, singles, grouped):
         assert one.out_shape == many.out_shape
         if one.status == "written":
-            assert job.target.read_bytes() == job.target.with_suffix(".grouped.png").read_bytes()
+            assert target.read_bytes() == target.with_suffix(".grouped.png").read_bytes()
 
 
 def test_forced_batching_on_the_cpu_is_byte_identical(invoke, tree, tmp_path):
@@ -329,10 +333,10 @@ def test_cuda_batch_run_equals_cpu(invoke, tree, tmp_path):
 
 
 def test_summary_and_progress_lines():
-    assert report.summary_line(batch.Summary(written=412, skipped=3, failed=2, seconds=8.1)) == (
+    assert report.summary_line(batch.Summary(written=412, skipped=3, failed=2), 8.1) == (
         "412 written, 3 skipped (exist), 2 failed in 8.1 s, 51 img/s"
     )
-    assert report.summary_line(batch.Summary(planned=5, seconds=0.0, interrupted=True)) == (
+    assert report.summary_line(batch.Summary(planned=5, interrupted=True), 0.0) == (
         "interrupted: 5 planned (dry run), 0 skipped (exist), 0 failed in 0.0 s, 0 img/s"
     )
     assert report.progress_line(0, 7, 0.0) == "[....................]  0/7    0%  0.0 img/s  ETA --:--"
@@ -346,10 +350,12 @@ class _Terminal(io.StringIO):
 
 
 def test_progress_bar_only_on_a_terminal_and_cleared_for_each_line(tree, tmp_path):
-    work = batch.plan([str(tree)], TAG, output=f"{tmp_path}/out/", fmt="png")
-    op = pooling_operation(PoolSpec.make("max", 2), "cpu")
+    op = Pooling(PoolSpec.make("max", 2))
+    outputs, options = batch.Outputs(f"{tmp_path}/out/", "png"), batch.RunOptions(jobs=1)
     out, err = io.StringIO(), _Terminal()
-    batch.run(work, op, FileOptions(), report.Reporter(out, err, label=op.label), jobs=1)
+    batch.execute(
+        [str(tree)], op, report.Reporter(out, err, label=op.label), outputs=outputs, options=options, device="cpu"
+    )
     text = err.getvalue()
     assert text.startswith("\r[")  # drawn at the start
     assert "\r[" + "#" * 20 + "]  10/10  100%" in text  # and at the end (10 inputs at the top level)
@@ -358,7 +364,8 @@ def test_progress_bar_only_on_a_terminal_and_cleared_for_each_line(tree, tmp_pat
     assert re.fullmatch(SUMMARY + "\n", summary)
     assert "\r" not in out.getvalue() and out.getvalue().count("\n") == 8
     quiet = _Terminal()
-    batch.run(work, op, FileOptions(overwrite=True), report.Reporter(io.StringIO(), quiet, quiet=True), jobs=1)
+    batch.execute([str(tree)], op, report.Reporter(io.StringIO(), quiet, quiet=True), outputs=outputs, options=options,
+                  write=WriteOptions(overwrite=True), device="cpu")  # fmt: skip
     assert "\r" not in quiet.getvalue() and "[" not in quiet.getvalue()
 
 
@@ -444,20 +451,20 @@ def test_a_folder_run_skips_outputs_of_earlier_runs(invoke, tmp_path):
 
 
 def test_a_bug_in_one_file_fails_that_file_only(invoke, tmp_path, monkeypatch):
-    from poolcli import pipeline
+    from poolcli import pooling
 
     photos = tmp_path / "photos"
     photos.mkdir()
     write_rgb(photos / "a.png", np.full((4, 4, 3), 9, np.uint8))
     write_rgb(photos / "b.png", np.full((6, 6, 3), 7, np.uint8))
-    real = pipeline.pool
+    real = pooling.pool
 
     def broken(image, *args, **kwargs):
         if image.shape[0] == 4:
             raise RuntimeError("boom")
         return real(image, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "pool", broken)
+    monkeypatch.setattr(pooling, "pool", broken)
     result = invoke("max", photos, "-o", f"{tmp_path}/out/", "-q", "-j", "1")
     assert result.exit_code == 1
     assert result.stderr == f"poolcli: error: {photos / 'a.png'}: internal error: RuntimeError: boom\n"

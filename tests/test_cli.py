@@ -184,7 +184,23 @@ def test_unwritable_output_folder(invoke, rgb_png):
 def test_several_inputs_need_an_output_folder(invoke, rgb_png, gray_png, tmp_path):
     result = invoke("max", rgb_png, gray_png, "-o", tmp_path / "one.png")
     assert result.exit_code == 2
-    assert "several inputs need an output folder" in result.stderr
+    assert result.stderr == (
+        f"poolcli: error: {tmp_path / 'one.png'}: several inputs need an output folder, and this is named like an "
+        "image file (end it with '/' to make a folder of that name)\n"
+    )
+    assert not (tmp_path / "one.png").exists()
+
+
+def test_several_inputs_into_a_new_folder_without_a_slash(invoke, rgb_png, gray_png, tmp_path):
+    """Issue 9 item 22: ``-o small`` for a folder, as with cp -r or rsync, makes the folder."""
+    result = invoke("max", tmp_path, "-o", tmp_path / "small", "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "small").iterdir()) == ["gray.max-k2-s2.png", "photo.max-k2-s2.png"]
+    result = invoke("min", rgb_png, gray_png, "-o", tmp_path / "two", "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["gray.min-k2-s2.png", "photo.min-k2-s2.png"]
+    result = invoke("min", rgb_png, "-o", tmp_path / "one.png", "--device", "cpu")  # one file: -o is that file
+    assert result.exit_code == 0 and (tmp_path / "one.png").is_file()
 
 
 def test_every_command_has_help_ending_with_an_example(invoke):

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import poolcli
+from poolcli.compare import Comparison, comparison_grid
 from poolcli.figures import FigureStyle, figure_png, make_figure
-from poolcli.pipeline import comparison, comparison_grid
 
 from .conftest import write_rgb
 
@@ -76,7 +76,7 @@ def test_uniform_gray_is_drawn_at_its_value_not_stretched(run_poolcli, tmp_path)
 
 def test_avg_is_drawn_darker_than_max_on_a_fixed_scale(tmp_path):
     checker = (np.indices((12, 16)).sum(axis=0) % 2 * 200).astype(np.uint8)  # 1-px squares of 0 and 200
-    fig = make_figure(comparison_grid(checker, comparison()), FigureStyle())
+    fig = make_figure(comparison_grid(checker, Comparison.make(kernels=(2,))), FigureStyle())
     centres = panel_centres(fig, figure_png(fig))
     assert [int(c[0]) for c in centres[1:]] == [200, 100, 0, 100]  # max, avg, min, adaptive avg
     assert all(c[0] == c[1] == c[2] for c in centres)
@@ -110,20 +110,20 @@ def test_alpha_is_shown_over_a_checkerboard(invoke, tmp_path):
 
 
 def test_grid_of_ops_and_kernels_has_its_panels_and_titles(rgb_png):
-    plan = comparison(("max", "min"), ((2, 2), (4, 4)), diff=True)
+    plan = Comparison.make(("max", "min"), ((2, 2), (4, 4)), diff=True)
     image = poolcli.read_image(rgb_png)
     fig = make_figure(comparison_grid(image, plan), FigureStyle(title="photo"))
     titles = [ax.get_title() for ax in panels_of(fig)]
     assert len(titles) == plan.panel_count == 7  # original, 2 ops x 2 kernels, |max - min| x 2 kernels
     assert titles[:3] == ["original\n37×41 px (H×W)", "max k=2 s=2\n→ 18×20 px (H×W)", "max k=4 s=4\n→ 9×10 px (H×W)"]
     assert titles[3:5] == ["min k=2 s=2\n→ 18×20 px (H×W)", "min k=4 s=4\n→ 9×10 px (H×W)"]
-    assert titles[5].startswith("|max − min| (largest of R,G,B)")
+    assert titles[5].startswith("|min − max| (largest of R,G,B)")
     assert sum(ax.get_gid() == "colorbar" for ax in fig.axes) == 2
     assert fig.texts[0].get_text() == "photo"
 
 
 def test_titles_do_not_overlap(rgb_png):
-    plan = comparison(kernels=((3, 3),), stride=(2, 2), padding=(1, 1), count_include_pad=False, diff=True)
+    plan = Comparison.make(kernels=((3, 3),), stride=(2, 2), padding=(1, 1), count_include_pad=False, diff=True)
     fig = make_figure(comparison_grid(poolcli.read_image(rgb_png), plan))
     figure_png(fig)
     renderer = fig.canvas.get_renderer()
@@ -137,7 +137,7 @@ def test_titles_do_not_overlap(rgb_png):
 
 def test_difference_panel_shows_the_real_range():
     pattern = poolcli.read_image(Path(__file__).parent.parent / "sample_images" / "pattern8x8.png")
-    fig = make_figure(comparison_grid(pattern, comparison(("max", "avg"), diff=True)))
+    fig = make_figure(comparison_grid(pattern, Comparison.make(("max", "avg"), (2,), diff=True)))
     diff_ax = panels_of(fig)[-1]
     expected = np.abs(poolcli.pool(pattern, "max").astype(int) - poolcli.pool(pattern, "avg").astype(int))
     assert diff_ax.images[0].norm.vmin == 0 and diff_ax.images[0].norm.vmax == expected.max() == 53
@@ -146,7 +146,7 @@ def test_difference_panel_shows_the_real_range():
 
 def test_annotate_writes_each_value_in_its_cell():
     pattern = poolcli.read_image(Path(__file__).parent.parent / "sample_images" / "pattern8x8.png")
-    grid = comparison_grid(pattern, comparison(("max",)))
+    grid = comparison_grid(pattern, Comparison.make(("max",), (2,)))
     original, pooled = panels_of(make_figure(grid, FigureStyle(annotate=True)))
     assert [t.get_text() for t in original.texts] == [str(v) for v in pattern.ravel()]
     assert [t.get_text() for t in pooled.texts] == [str(v) for v in poolcli.pool(pattern, "max").ravel()]
@@ -168,21 +168,24 @@ def test_max_compare_writes_the_image_and_the_figure(invoke, rgb_png):
     image, figure = rgb_png.with_name("photo.max-k2-s2.png"), rgb_png.with_name("photo.max-k2-s2.compare.png")
     assert result.stdout.splitlines() == [
         f"{rgb_png} -> {image} (wrote; 37x41x3 -> 18x20x3, max k=2 s=2)",
-        f"{rgb_png} -> {figure} (wrote; figure: original | max k=2 s=2)",
+        f"{rgb_png} -> {figure} (wrote; 37x41x3, figure: original | max k=2 s=2)",
     ]
     np.testing.assert_array_equal(poolcli.read_image(image), poolcli.pool(poolcli.read_image(rgb_png), "max"))
     assert read_figure(figure).shape[0] > 200
 
 
 def test_no_output_writes_only_the_named_figure(invoke, rgb_png, tmp_path):
-    result = invoke("adaptive", rgb_png, "--size", "5x7", "--compare", tmp_path / "fig.png", "--no-output")
+    result = invoke("adaptive", rgb_png, "--size", "5x7", "--compare-to", tmp_path / "fig.png", "--no-output")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == f"{rgb_png} -> {tmp_path / 'fig.png'} (wrote; figure: original | adaptive avg → 5x7)\n"
+    assert (
+        result.stdout
+        == f"{rgb_png} -> {tmp_path / 'fig.png'} (wrote; 37x41x3, figure: original | adaptive avg → 5x7)\n"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png", "photo.png"]
 
 
 def test_existing_figure_follows_the_overwrite_rules(invoke, rgb_png):
-    figure = rgb_png.with_name("photo.compare.png")
+    figure = rgb_png.with_name("photo.compare-k8-s8.png")
     figure.write_bytes(b"keep me")
     result = invoke("compare", rgb_png)
     assert result.exit_code == 1
@@ -204,7 +207,10 @@ def test_folder_run_writes_one_figure_beside_each_output(invoke, rgb_png, gray_p
     ]  # fmt: skip
     again = invoke("compare", tmp_path, "-o", f"{tmp_path}/figs/", "--ops", "max", "-q")
     assert again.exit_code == 0 and again.stdout == ""
-    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == ["gray.compare.png", "photo.compare.png"]
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == [
+        "gray.compare-k8-s8.png",
+        "photo.compare-k8-s8.png",
+    ]
 
 
 def test_dry_run_writes_no_figure(invoke, rgb_png):
@@ -218,12 +224,11 @@ def test_dry_run_writes_no_figure(invoke, rgb_png):
 FIGURE_ERRORS = [
     (["max", "{f}", "--no-output"], 2, "poolcli: error: --no-output needs --compare (it would write nothing) (see 'poolcli max --help')"),
     (["max", "{f}", "--dpi", "200"], 2, "poolcli: error: --dpi, --title, --cmap, --true-size and --annotate need --compare (see 'poolcli max --help')"),
-    (["max", "{f}", "--compare", "{d}/fig.jpg"], 2, "poolcli: error: {d}/fig.jpg: figures are written as PNG; give a name ending in .png"),
-    (["max", "{f}", "{d}/notes.png", "--compare", "{d}/fig.png"], 2, "poolcli: error: {d}/fig.png: several inputs need a figure folder (end it with '/')"),
+    (["max", "{f}", "--compare-to", "{d}/fig.jpg"], 2, "poolcli: error: {d}/fig.jpg: figures are written as PNG; give a name ending in .png"),
     (["compare", "{f}", "--ops", "max,median"], 2, "poolcli: error: Invalid value for '--ops': use names from max, avg, min, adaptive, adaptive-max, adaptive-min (got 'max,median') (see 'poolcli compare --help')"),
     (["compare", "{f}", "--kernels", "2,x"], 2, "poolcli: error: Invalid value for '--kernels': expected an integer like 3 or HxW like 2x3 (got '2,x') (see 'poolcli compare --help')"),
     (["compare", "{f}", "--cmap", "nosuch"], 2, "poolcli: error: cmap nosuch: unknown colormap (try gray, viridis, magma, cividis, bone)"),
-    (["compare", "{f}", "--format", "jpg"], 2, "poolcli: error: figures are written as PNG; drop --format jpg"),
+    (["compare", "{f}", "--format", "jpg"], 2, "poolcli: error: figures are written as PNG; drop --format jpg (see 'poolcli compare --help')"),
     (["compare", "{f}", "-o", "{d}/grid.tif"], 2, "poolcli: error: {d}/grid.tif: figures are written as PNG; give a name ending in .png"),
     (["compare", "{f}", "-d", "2"], 2, "poolcli: error: dilation 2: avg pooling has no dilation (PyTorch's avg_pool2d has none); use max or min"),
     (["compare", "{f}", "--dpi", "5"], 2, "poolcli: error: Invalid value for '--dpi': 5 is not in the range 50<=x<=300. (see 'poolcli compare --help')"),
@@ -259,7 +264,7 @@ def test_matplotlib_is_imported_only_for_figures(rgb_png):
 def test_large_image_makes_a_reasonable_figure(invoke, tmp_path, rng):
     source = write_rgb(tmp_path / "big.png", rng.integers(0, 256, (1500, 2400, 3), dtype=np.uint8))
     assert invoke("compare", source, "--ops", "max,avg", "-k", "8", "--device", "cpu").exit_code == 0
-    figure = tmp_path / "big.compare.png"
+    figure = tmp_path / "big.compare-k8-s8.png"
     height, width = read_figure(figure).shape[:2]
     assert height < 450 and width < 1600  # panels capped at 4.8 in: 100 dpi, 1 px per original px at most
     assert figure.stat().st_size < 4_000_000
@@ -267,7 +272,7 @@ def test_large_image_makes_a_reasonable_figure(invoke, tmp_path, rng):
 
 def test_figures_drawn_in_threads_match_serial(rgb_png):
     image = poolcli.read_image(rgb_png)
-    grids = [comparison_grid(image, comparison(kernels=((k, k),))) for k in (2, 3, 4, 5)]
+    grids = [comparison_grid(image, Comparison.make(kernels=((k, k),))) for k in (2, 3, 4, 5)]
     serial = [figure_png(make_figure(g)) for g in grids]
     with ThreadPoolExecutor(max_workers=4) as pool:
         threaded = list(pool.map(lambda g: figure_png(make_figure(g)), grids))

@@ -10,7 +10,8 @@ import pytest
 
 import poolcli
 from poolcli.errors import FormatError, ImageReadError, OutputExistsError, OutputPathError
-from poolcli.image_io import apply_orientation, exif_orientation, read_image, write_image
+from poolcli.image_io import apply_orientation, read_image, write_image
+from poolcli.sniff import probe, tiff_orientation
 
 from .conftest import write_rgb
 
@@ -166,7 +167,7 @@ def asymmetric_bgr() -> np.ndarray:
 def test_orientation_matches_opencv_colour_mode(tmp_path, asymmetric_bgr, orientation):
     path = tmp_path / "o.jpg"
     path.write_bytes(jpeg_with_orientation(asymmetric_bgr, orientation))
-    assert exif_orientation(path.read_bytes()) == orientation
+    assert probe(path.read_bytes()).orientation == orientation  # read once, with the structure
     opencv = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     for color in ("auto", "unchanged", "rgb"):
         np.testing.assert_array_equal(read_image(path, color), opencv)
@@ -196,4 +197,6 @@ def test_apply_orientation_inverts_its_transforms():
     "junk", [b"", b"\xff\xd8", b"\x89PNG\r\n\x1a\n\x00\x00", b"RIFF\x00\x00\x00\x00WEBP", b"II*\x00\xff\xff\xff\xff"]
 )
 def test_orientation_parser_survives_junk(junk):
-    assert exif_orientation(junk) == 1
+    header = probe(junk)
+    assert header is None or header.orientation == 1
+    assert tiff_orientation(junk) == 1

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import poolcli
 from poolcli import reference
-from poolcli.errors import ImageShapeError, ParameterError
+from poolcli.errors import ImageShapeError, ParameterError, WindowTooLargeError
 
 from .conftest import DEVICES
 
@@ -147,10 +147,13 @@ class TestAdaptiveAndGlobal:
         ({"kernel": "2y"}, "expected an integer like 3 or HxW"),
         ({"kernel": 3, "padding": 2}, "padding 2: at most half the kernel"),
         ({"padding": -1}, "padding -1: must not be negative"),
-        ({"op": "median"}, "op median: must be one of max, avg, min"),
+        ({"op": "nosuch"}, r"op nosuch: unknown \(poolcli has max, avg, min"),
         ({"op": "avg", "dilation": 2}, "avg pooling has no dilation"),
         ({"op": "max", "divisor": 3}, "only applies to avg"),
-        ({"op": "avg", "divisor": 0}, "divisor 0: must be a positive integer"),
+        ({"op": "avg", "divisor": 0}, "divisor 0: must be an integer from 1 to 2,147,483,647"),
+        ({"op": "avg", "divisor": 10**30}, "divisor 1000000000000000000000000000000: must be an integer from 1"),
+        ({"stride": 10**20}, "stride 100000000000000000000: must be at most 2,147,483,647"),
+        ({"op": "max", "count_include_pad": False}, "count_include_pad False: only applies to avg pooling"),
         ({"padding": "same", "ceil_mode": True}, "no effect with padding 'same'"),
     ],
 )
@@ -162,8 +165,10 @@ def test_bad_parameters_raise_parameter_error(kwargs, match):
 
 
 def test_image_smaller_than_kernel():
-    with pytest.raises(ImageShapeError, match=r"image 1x5 is smaller than the kernel 2x2 \(use --padding or --ceil\)"):
+    # the library states the facts; the command line adds the flags that help (tests/test_cli_errors.py)
+    with pytest.raises(WindowTooLargeError, match=r"^image 1x5 is smaller than the kernel 2x2$") as info:
         poolcli.pool(np.zeros((1, 5), np.uint8), "max")
+    assert (info.value.shape, info.value.window) == ((1, 5), (2, 2))
     # ceil mode lets the one window hang over the edge, as in PyTorch
     assert poolcli.pool(np.zeros((1, 5), np.uint8), "max", ceil_mode=True).shape == (1, 3)
 
