@@ -10,7 +10,7 @@ Conventions
 -----------
 * An image is an ``ndarray`` of shape ``(H, W)`` or ``(H, W, C)``.  Channels
   are pooled independently and the output keeps the number of dimensions.
-* Supported dtypes: ``uint8``, ``uint16``, ``int16``, ``int32``, ``float32``
+* Supported dtypes: ``uint8``, ``int8``, ``uint16``, ``int16``, ``int32``, ``float32``
   and ``float64``.
 * Per axis, with input length ``n``, kernel ``k``, stride ``s``, padding
   ``p``, dilation ``d`` and effective kernel ``e = d * (k - 1) + 1``, window
@@ -41,7 +41,7 @@ IntPair = int | tuple[int, int]
 SizePair = int | tuple[int | None, int | None] | None
 
 SUPPORTED_DTYPES: tuple[np.dtype, ...] = tuple(
-    np.dtype(name) for name in ("uint8", "uint16", "int16", "int32", "float32", "float64")
+    np.dtype(name) for name in ("uint8", "int8", "uint16", "int16", "int32", "float32", "float64")
 )
 _REDUCTIONS = ("max", "avg", "min")
 
