@@ -13,27 +13,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
-    DeviceError,
-    FormatError,
-    ImageReadError,
-    ImageShapeError,
-    ImageTooLargeError,
-    InputError,
-    OutputError,
-    OutputExistsError,
-    OutputPathError,
-    ParameterError,
-    PoolcliError,
-    UsageProblem,
-    WindowTooLargeError,
-    WriteError,
-)
-from .spec import PoolSpec, output_size
-
 __version__ = "0.1.0"
 
+_ERRORS = (
+    "DeviceError",
+    "FormatError",
+    "ImageReadError",
+    "ImageShapeError",
+    "ImageTooLargeError",
+    "InputError",
+    "OutputError",
+    "OutputExistsError",
+    "OutputPathError",
+    "ParameterError",
+    "PoolcliError",
+    "UsageProblem",
+    "WindowTooLargeError",
+    "WriteError",
+)
+# Everything is imported on first use, so importing poolcli (and starting the
+# command line) costs next to nothing until a name is needed.
 _LAZY = {
+    **{name: "errors" for name in _ERRORS},
+    "PoolSpec": "spec",
+    "output_size": "spec",
     "read_image": "image_io",
     "write_image": "image_io",
     "decode_image": "image_io",
@@ -69,8 +72,25 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from .errors import (
+        DeviceError,
+        FormatError,
+        ImageReadError,
+        ImageShapeError,
+        ImageTooLargeError,
+        InputError,
+        OutputError,
+        OutputExistsError,
+        OutputPathError,
+        ParameterError,
+        PoolcliError,
+        UsageProblem,
+        WindowTooLargeError,
+        WriteError,
+    )
     from .image_io import decode_image, read_image, write_image
     from .pooling import adaptive_pool, global_pool, pool
+    from .spec import PoolSpec, output_size
 
 
 def __getattr__(name: str) -> Any:

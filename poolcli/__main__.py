@@ -13,7 +13,7 @@ def main() -> None:
         from .cli import main as run
 
         run()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before the command line took over its own interrupts
         sys.stderr.write("poolcli: interrupted\n")
         raise SystemExit(130) from None
 

@@ -24,7 +24,7 @@ from typing import IO, Any, Literal, Protocol
 
 from .discover import Source, discover, is_pattern
 from .engines import chunked, default_workers, make_engine
-from .errors import CollisionError, OutputPathError, PoolcliError
+from .errors import CollisionError, NotAReportError, OutputPathError, PoolcliError
 from .paths import (
     IMAGE_EXTENSIONS,
     STDIO,
@@ -320,9 +320,19 @@ def check_report_path(report: str, work_plan: Plan, inputs: dict[tuple[int, int]
         ident is not None and any(identity(p) == ident for job in work_plan.jobs for p in job.outputs())
     ):
         raise OutputPathError("the report would overwrite an output of this run", path=report)
-    if os.path.lexists(path) and not overwrite and not _is_report(path):
-        raise OutputPathError("exists and is not a poolcli report; refusing to replace it", path=report)
+    if os.path.lexists(path) and _is_regular(path) and not overwrite and not _is_report(path):
+        raise NotAReportError("exists and is not a poolcli report", path=report)
     check_folder_usable(path)
+
+
+def _is_regular(path: Path) -> bool:
+    """Whether ``path`` is a regular file (not a device or pipe such as /dev/stdout, written to as it is)."""
+    import stat
+
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True
 
 
 def _is_report(path: Path) -> bool:
@@ -424,7 +434,10 @@ def execute(
     workers, capped = _workers(options.jobs)
     if capped:
         work_plan.notes.append(f"--jobs {options.jobs} lowered to {workers} ({JOBS_PER_CORE} per CPU core)")
-    engine = make_engine(options.engine, workers, torch_threads=1 if workers > 1 and dev.startswith("cpu") else None)
+    pools = not dry_run and getattr(operation, "pools", True)
+    engine = make_engine(
+        options.engine, workers, torch_threads=1 if pools and workers > 1 and dev.startswith("cpu") else None
+    )
     jobs = [_with_stdin(job, stdin, read) for job in work_plan.jobs]
     work = Work(operation, read, replace(write, stdout_format=work_plan.stdout_format), dev, dry_run)
     summary = Summary()
@@ -487,11 +500,13 @@ def _to_stdout(result: Result, stdout: IO[bytes] | None) -> None:
     """Write a result's image to standard output; a closed pipe or stream fails that result."""
     from .errors import WriteError
 
-    data, result.data = result.data, None
+    data, result.data = result.data or b"", None
     try:
         if stdout is None:
             raise OSError("standard output is closed")
-        stdout.write(data or b"")
+        # in pieces: one large write to a pipe whose reader left can come back as if it had all gone through
+        for start in range(0, len(data), 1 << 16):
+            stdout.write(data[start : start + (1 << 16)])
         stdout.flush()
     except (OSError, ValueError) as exc:
         reason = (

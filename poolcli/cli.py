@@ -34,6 +34,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 1
 #: What the command line adds to an error of each kind: the flag that helps.
 HINTS: dict[str, str] = {
     "OutputExistsError": " (use --overwrite to replace it)",
+    "NotAReportError": " (use --overwrite to replace it)",
     "ImageTooLargeError": " (raise it with --max-pixels; 0 = no limit)",
     "WindowTooLargeError": " (use --padding or --ceil)",
     "TruncatedImageError": " (--allow-truncated decodes the part that is there)",
@@ -102,8 +103,9 @@ class PoolcliGroup(click.Group):
             report_error(exc.format_message() if not isinstance(exc, click.UsageError) else _usage_text(exc))
             code = exit_code_for(exc)
         except (click.Abort, KeyboardInterrupt) as exc:
-            _echo_err("poolcli: terminated" if isinstance(exc, Terminated) else "poolcli: interrupted")
-            code = exit_code_for(exc)
+            cause = exc.__cause__ if isinstance(exc, click.Abort) and exc.__cause__ is not None else exc
+            _echo_err("poolcli: terminated" if isinstance(cause, Terminated) else "poolcli: interrupted")
+            code = exit_code_for(cause)
         except PoolcliError as exc:
             if debug:
                 _echo_err(traceback.format_exc().rstrip())
@@ -385,6 +387,27 @@ def output_options(f: Callable) -> Callable:
     ], _output)(f)  # fmt: skip
 
 
+def _figure_output(output: str | None, overwrite: bool, dry_run: bool, quiet: bool) -> Output:
+    from .batch import Outputs
+    from .pipeline import WriteOptions
+
+    return Output(Outputs(output), WriteOptions(overwrite), dry_run, quiet)
+
+
+def figure_output_options(f: Callable) -> Callable:
+    """Where ``compare`` figures go (always PNG files)."""
+    return _group("output", [
+        click.Option(["-o", "--output"], default=None, metavar="FILE.png|DIR",
+                     help="The figure's file (one input), or a folder (with several inputs, a folder or a pattern, "
+                     "or ending in '/'; it mirrors input folders' trees and is created).  [default: beside the "
+                     "input, as <stem>.compare-k<K>-s<S>.png]"),
+        click.Option(["--overwrite"], is_flag=True,
+                     help="Replace existing figures (otherwise they are skipped, and a single named one is an error)."),
+        click.Option(["--dry-run"], is_flag=True, help="Say which figures would be written (or skipped); write nothing."),
+        click.Option(["-q", "--quiet"], is_flag=True, help="Print errors only."),
+    ], _figure_output)(f)  # fmt: skip
+
+
 def _style(dpi: int, title: str | None, cmap: str, true_size: bool, annotate: bool) -> Any:
     from .figures import FigureStyle, check_cmap
 
@@ -549,7 +572,7 @@ for _info in ops.OPS.values():
 @knob_options(("kernel", "stride", "padding", "dilation", "ceil_mode", "count_include_pad", "divisor"))
 @read_options
 @device_option
-@output_options
+@figure_output_options
 @style_options
 @run_options
 def compare_cmd(inputs: tuple[str, ...], panels: tuple[str, ...], kernels: tuple | None, diff: bool,
@@ -575,14 +598,6 @@ def compare_cmd(inputs: tuple[str, ...], panels: tuple[str, ...], kernels: tuple
         source = click.get_current_context().get_parameter_source("kernel")
         kernels = (DEFAULT_KERNEL if source == click.core.ParameterSource.DEFAULT else kernel,)
     comparison = Comparison.make(panels, kernels, diff=diff, **knobs)
-    outputs, write = output.outputs, output.write
-    if outputs.fmt is not None and outputs.fmt.lower().lstrip(".") != "png":
-        raise click.UsageError(f"figures are written as PNG; drop --format {outputs.fmt}")
-    unused = [flag for flag, value in (("--depth", write.depth), ("--flatten", write.flatten),
-              ("--background", write.background), ("--quality", write.quality), ("--batch-size", run.batch_size))
-              if value]  # fmt: skip
-    if unused:
-        raise click.UsageError(f"{', '.join(unused)}: for pooled images and batches of tensors, not for figures")
     return _execute(inputs, Comparing(comparison, style), read, device, output, run)
 
 

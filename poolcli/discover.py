@@ -107,7 +107,8 @@ def _walk_pattern(pattern: str, follow_links: bool, own: re.Pattern[str] | None,
         return
     depth = None if "**" in rest else len(rest) - 1
     for source in _walk(root, depth, follow_links, own, pruned):
-        if source.error is not None or _match_parts(source.path.relative_to(root).parts, rest):
+        unreadable_folder = source.error is not None and not isinstance(source.error, ImageReadError)
+        if unreadable_folder or _match_parts(source.path.relative_to(root).parts, rest):
             yield source
 
 

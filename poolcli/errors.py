@@ -83,6 +83,10 @@ class OutputPathError(UsageProblem, ValueError):
     """The output path cannot be used (bad extension, is the input, ...)."""
 
 
+class NotAReportError(OutputPathError):
+    """The report's path holds a file that is not a poolcli report, and ``overwrite`` was not given."""
+
+
 class CollisionError(OutputPathError):
     """Several inputs would write one output, and renaming was not allowed."""
 

@@ -351,6 +351,7 @@ class Describing:
     writes = None
     tag = None
     label = "info"
+    pools = False  # nothing is pooled: torch is not needed
 
     def check(self, image: np.ndarray, job: Job, work: Work) -> None:
         pass

@@ -189,6 +189,12 @@ class Reporter:
     def _open_report(self) -> None:
         assert self.report_path is not None
         folder = self.report_path.parent
+        if self.report_path.exists() and not self.report_path.is_file():  # a device or a pipe: written as it is
+            try:
+                self.report = open(self.report_path, "w", encoding="utf-8")  # noqa: SIM115 - open for the whole run
+            except OSError as exc:
+                self._report_error(exc)
+            return
         try:
             folder.mkdir(parents=True, exist_ok=True)
             fd, self.report_tmp = tempfile.mkstemp(dir=folder, prefix=temp_prefix(), suffix=TEMP_SUFFIX)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import DeviceError, ImageShapeError
+from .errors import CudaUnavailableError, DeviceError, ImageShapeError
 
 if TYPE_CHECKING:
     import torch
@@ -48,9 +48,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         if not index_text.isdigit():
             raise DeviceError(f"device {name!r}: expected cuda or cuda:N")
         if not torch.cuda.is_available():
-            raise DeviceError(
-                f"device {name!r}: CUDA is not available (no GPU or a CPU-only PyTorch); use --device cpu"
-            )
+            raise CudaUnavailableError(f"device {name!r}: CUDA is not available (no GPU or a CPU-only PyTorch)")
         count = torch.cuda.device_count()
         if int(index_text) >= count:
             raise DeviceError(f"device {name!r}: only {count} CUDA device(s) present (cuda:0..cuda:{count - 1})")

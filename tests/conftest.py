@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -49,7 +50,6 @@ def encode(ext: str, rgb: np.ndarray, params: tuple[int, ...] = ()) -> bytes:
 
 def pil_bytes(image, fmt: str, **kw) -> bytes:
     """A Pillow image saved in memory (for formats and flavours OpenCV does not write)."""
-    import io
 
     out = io.BytesIO()
     image.save(out, fmt, **kw)
@@ -117,3 +117,35 @@ def run_poolcli():
         )
 
     return run
+
+
+@pytest.fixture
+def tree(tmp_path: Path, rng: np.random.Generator) -> Path:
+    """Good images of several formats and sizes, bad files, a nested tree, a collision and a link loop."""
+    root = tmp_path / "photos"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    write_rgb(root / "a.png", rng.integers(0, 256, (40, 50, 3), dtype=np.uint8))
+    write_rgb(root / "b.jpg", rng.integers(0, 256, (30, 31, 3), dtype=np.uint8))
+    write_rgb(root / "c.tif", rng.integers(0, 65536, (20, 24), dtype=np.uint16))
+    write_rgb(root / "d.webp", rng.integers(0, 256, (24, 26, 3), dtype=np.uint8))
+    write_rgb(root / "e.bmp", rng.integers(0, 256, (16, 18, 3), dtype=np.uint8))
+    write_rgb(root / "dup.jpg", rng.integers(0, 256, (12, 12, 3), dtype=np.uint8))
+    write_rgb(root / "dup.png", rng.integers(0, 256, (14, 10, 3), dtype=np.uint8))
+    ok, png = cv2.imencode(".png", rng.integers(0, 256, (10, 12), dtype=np.uint8))
+    assert ok
+    (root / "renamed.dat").write_bytes(png.tobytes())  # an image by content, not by name
+    (root / "notes.txt").write_text("not an image, not named like one: ignored")
+    (root / "fake.jpg").write_text("named like an image: reported")
+    (root / "truncated.png").write_bytes(png.tobytes()[:40])
+    write_rgb(root / "sub" / "c.png", rng.integers(0, 256, (22, 22, 4), dtype=np.uint8))
+    write_rgb(root / "sub" / "deeper" / "f.png", rng.integers(0, 256, (9, 13), dtype=np.uint8))
+    os.symlink("..", root / "sub" / "loop")  # a folder link back up: a loop when followed
+    return root
+
+
+@pytest.fixture(scope="session")
+def bomb() -> bytes:
+    """A real decompression bomb: about 48 KB that decodes to 20000 x 20000 (400 MB as uint8)."""
+    from .files import bilevel_png
+
+    return bilevel_png(20000, 20000)

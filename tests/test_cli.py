@@ -124,41 +124,6 @@ def test_info_prints_sizes_by_formula(invoke, rgb_png):
     assert sorted(p.name for p in rgb_png.parent.iterdir()) == ["photo.png"]
 
 
-ERRORS = [
-    # (args, exit code, exact stderr; {f} is the input file, {d} its folder)
-    (["max", "{d}/missing.png"], 1, "poolcli: error: {d}/missing.png: not found"),
-    (["max", "{d}/notes.png"], 1, "poolcli: error: {d}/notes.png: not a recognised image format"),
-    (["max", "{f}", "-k", "50"], 1, "poolcli: error: {f}: image 37x41 is smaller than the kernel 50x50 (use --padding or --ceil)"),
-    (["max", "{f}", "-k", "0"], 2, "poolcli: error: kernel 0: must be at least 1"),
-    (["max", "{f}", "-s", "0"], 2, "poolcli: error: stride 0: must be at least 1"),
-    (["max", "{f}", "-k", "-3"], 2, "poolcli: error: Invalid value for '-k' / '--kernel': expected an integer like 3 or HxW like 2x3 (got '-3') (see 'poolcli max --help')"),
-    (["max", "{f}", "-k", "2by3"], 2, "poolcli: error: Invalid value for '-k' / '--kernel': expected an integer like 3 or HxW like 2x3 (got '2by3') (see 'poolcli max --help')"),
-    (["avg", "{f}", "-d", "2"], 2, "poolcli: error: dilation 2: avg pooling has no dilation (PyTorch's avg_pool2d has none); use max or min"),
-    (["max", "{f}", "-k", "3", "-p", "2"], 2, "poolcli: error: padding 2: at most half the kernel (1 for kernel 3), as PyTorch allows: a window must never lie wholly in the padding"),
-    (["max", "{f}", "--device", "tpu"], 2, "poolcli: error: unknown device 'tpu': use auto, cpu, cuda or cuda:N"),
-    (["max", "{f}", "-o", "{f}"], 2, "poolcli: error: {f}: output is the input file itself; refusing to overwrite an input"),
-    (["max", "{f}", "-o", "{d}/out.xyz"], 2, "poolcli: error: {d}/out.xyz: unknown output format '.xyz' (use one of .bmp, .jpe, .jpeg, .jpg, .pgm, .png, .ppm, .tif, .tiff, .webp)"),
-    (["max", "{f}", "-o", "{d}/noext"], 2, "poolcli: error: {d}/noext: no file extension, so no output format (use one of .bmp, .jpe, .jpeg, .jpg, .pgm, .png, .ppm, .tif, .tiff, .webp)"),
-    (["max", "{f}", "-o", "{d}/notes.png/x.png"], 2, "poolcli: error: {d}/notes.png: is a file, but a folder is needed here"),
-    (["adaptive", "{f}", "--size", "0x3"], 2, "poolcli: error: Invalid value for '--size': each side must be a positive integer or '-' (got '0x3') (see 'poolcli adaptive --help')"),
-    (["max"], 2, "poolcli: error: Missing argument 'INPUT...'. (see 'poolcli max --help')"),
-    (["maxx", "{f}"], 2, "poolcli: error: No such command 'maxx'. Did you mean 'max'? (see 'poolcli --help')"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("args", "code", "message"), ERRORS)
-def test_error_table(invoke, rgb_png, args, code, message):
-    folder = rgb_png.parent
-    (folder / "notes.png").write_text("not an image")
-    before = sorted(p.name for p in folder.iterdir())
-    fill = {"f": str(rgb_png), "d": str(folder)}
-    result = invoke(*[a.format(**fill) for a in args])
-    assert result.exit_code == code
-    assert result.stderr == message.format(**fill) + "\n"
-    assert "Traceback" not in result.output
-    assert sorted(p.name for p in folder.iterdir()) == before  # nothing written
-
-
 def test_cuda_requested_without_cuda(invoke, rgb_png, monkeypatch):
     import torch
 
@@ -214,3 +179,79 @@ def test_every_command_has_help_ending_with_an_example(invoke):
 
 def test_version(invoke):
     assert invoke("--version").stdout == f"poolcli, version {poolcli.__version__}\n"
+
+
+# --- defects found by trying poolcli from outside (issue 9) ----------------------------------------
+
+
+def test_the_reported_shape_is_the_written_one(invoke, rgba_png, tmp_path):
+    """Item 21: flattening for JPEG writes three channels, and says so."""
+    out = tmp_path / "flat.jpg"
+    result = invoke("max", rgba_png, "-o", out, "--background", "black", "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    assert "16x20x4 -> 8x10x3" in result.stdout
+    assert read_back(out).shape == (8, 10, 3)
+
+
+def test_compare_is_a_flag_that_swallows_nothing(invoke, rgb_png, tmp_path):
+    """Item 23: a bare --compare before the inputs."""
+    result = invoke("max", "--compare", rgb_png, "-k", "4", "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    assert rgb_png.with_name("photo.max-k4-s4.compare.png").exists()
+    result = invoke("max", rgb_png, "--compare-to", tmp_path / "fig.png", "--no-output", "--device", "cpu")
+    assert result.exit_code == 0 and (tmp_path / "fig.png").exists()
+
+
+def test_compare_names_carry_the_knobs_and_the_default_shows_a_difference(invoke, rgb_png):
+    """Items 26 and 32: -k 2 and -k 8 do not collide; the default kernel is 8."""
+    for args, name in (([], "photo.compare-k8-s8.png"), (["-k", "2"], "photo.compare-k2-s2.png"),
+                       (["--kernels", "2,4", "-p", "1"], "photo.compare-k2,4-p1.png")):  # fmt: skip
+        result = invoke("compare", rgb_png, *args, "--device", "cpu")
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout.startswith(f"{rgb_png} -> {rgb_png.with_name(name)} (wrote;")
+    text = invoke("compare", "--help").stdout
+    assert "standard output" not in text and "<stem>.compare-k<K>-s<S>.png" in " ".join(text.split())
+
+
+def test_jpeg_quality(invoke, tmp_path, rng):
+    """Item 27: --quality sets JPEG and WebP quality; the default keeps pooled values close."""
+    smooth = np.add.outer(np.arange(64), np.arange(96)).astype(np.uint8)
+    source = write_rgb(tmp_path / "s.png", np.dstack([smooth] * 3))
+    exact = poolcli.pool(read_back(source), "max")
+    for quality, worst in ((None, 6), ("100", 2), ("10", 255)):
+        out = tmp_path / f"q{quality}.jpg"
+        args = ["max", source, "-o", out, "--device", "cpu"] + (["--quality", quality] if quality else [])
+        assert invoke(*args).exit_code == 0
+        error = np.abs(read_back(out).astype(int) - exact).max()
+        assert error <= worst if quality != "10" else error > 6, (quality, error)
+    assert (tmp_path / "q10.jpg").stat().st_size < (tmp_path / "q100.jpg").stat().st_size
+
+
+def test_info_rounds_float_ranges_for_people(invoke, tmp_path):
+    """Item 33."""
+    source = tmp_path / "f.tif"
+    assert cv2.imwrite(str(source), np.array([[0.123456789, 0.987654321]], np.float32))
+    result = invoke("info", source, "-k", "1")
+    assert "  dtype     float32, values 0.1235..0.9877" in result.stdout.splitlines()
+
+
+def test_a_figure_of_standard_input_is_named_after_its_output(tmp_path, rgb_png):
+    """Item 36: not ./-.compare.png."""
+    from click.testing import CliRunner
+
+    out = tmp_path / "out.png"
+    result = CliRunner().invoke(
+        cli, ["max", "-", "-o", str(out), "--compare", "--device", "cpu"], input=rgb_png.read_bytes()
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out.compare.png").exists() and not (tmp_path / "-.compare.png").exists()
+    to_stdout = CliRunner().invoke(cli, ["max", "-", "-o", "-", "--compare"], input=rgb_png.read_bytes())
+    assert to_stdout.exit_code == 2
+    assert "a figure of an image written to standard output needs a path of its own" in to_stdout.output
+
+
+def test_poolcli_alone_prints_its_help(invoke):
+    """Item 25."""
+    result = invoke()
+    assert result.exit_code == 0 and result.stderr == ""
+    assert result.stdout.startswith("Usage: poolcli [OPTIONS] COMMAND [ARGS]...")

@@ -6,6 +6,8 @@ import re
 import subprocess
 from pathlib import Path
 
+from .files import read_figure
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -38,3 +40,13 @@ def test_sample_images_are_documented():
     for image in (ROOT / "sample_images").iterdir():
         if image.suffix in {".png", ".jpg"}:
             assert f"`{image.name}`" in listed, image.name
+
+
+def test_readme_shows_committed_example_figures():
+    root = Path(__file__).parent.parent
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", (root / "README.md").read_text())
+    assert "docs/compare-coffee.png" in linked
+    for name in linked:
+        figure = root / name
+        assert figure.stat().st_size < 410_000, name
+        assert read_figure(figure).shape[1] > 1000, name

@@ -53,3 +53,40 @@ def test_import_poolcli_is_light():
     code = "import sys, poolcli; print(sorted(m for m in ('torch', 'cv2', 'matplotlib') if m in sys.modules))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "[]"
+
+
+def test_dry_run_info_and_usage_errors_import_no_torch(rgb_png):
+    """Nothing is pooled, so torch (seconds to import) is never loaded (issue 14)."""
+    code = (
+        "import sys\n"
+        "from poolcli.cli import cli\n"
+        f"for args in (['max', {str(rgb_png)!r}, '--dry-run'], ['info', {str(rgb_png)!r}], ['max', {str(rgb_png)!r}, '-k', '0'],\n"
+        f"             ['compare', {str(rgb_png)!r}, '--dry-run'], ['avg', {str(rgb_png)!r}, '-d', '2'], ['nosuch']):\n"
+        "    cli.main(args, standalone_mode=False)\n"
+        "print('TORCH', 'torch' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip().splitlines()[-1] == "TORCH False", proc.stderr
+
+
+def test_ctrl_c_while_starting_is_quiet(tmp_path, rgb_png):
+    """Issue 9 item 10: an interrupt in the first moments is exit 130, never a traceback."""
+    import signal
+    import time
+
+    from .conftest import poolcli_executable
+
+    # Python itself starting (the interpreter and its site module) is not poolcli's to guard: start after that
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    python_start = time.perf_counter() - started
+    for delay in (1.5 * python_start, 2 * python_start, 0.3, 0.6, 1.0):
+        proc = subprocess.Popen([poolcli_executable(), "max", str(rgb_png), "-o", str(tmp_path / "o.png"), "--overwrite"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        if proc.returncode == 0:  # it finished first
+            continue
+        assert proc.returncode in (130, -signal.SIGINT), (delay, proc.returncode, err)
+        assert "Traceback" not in err, (delay, err)

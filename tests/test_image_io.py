@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import resource
+import signal
 import struct
+import subprocess
+import sys
+import zlib
 
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import poolcli
-from poolcli.errors import FormatError, ImageReadError, OutputExistsError, OutputPathError
-from poolcli.image_io import apply_orientation, read_image, write_image
+from poolcli.errors import FormatError, ImageReadError, ImageTooLargeError, OutputExistsError, OutputPathError
+from poolcli.image_io import apply_orientation, decode_image, load_image, read_image, write_image
 from poolcli.sniff import probe, tiff_orientation
 
-from .conftest import write_rgb
+from .conftest import pil_bytes, poolcli_executable, write_rgb
+from .files import FAILURES, bilevel_png, check, damaged, frames, photo, random_files, seeds
 
 
 def test_rgb_order_is_kept(tmp_path):
@@ -141,7 +150,6 @@ def jpeg_with_orientation(image_bgr: np.ndarray, orientation: int) -> bytes:
 
 
 def png_with_orientation(image_bgr: np.ndarray, orientation: int) -> bytes:
-    import zlib
 
     ok, buf = cv2.imencode(".png", image_bgr)
     assert ok
@@ -200,3 +208,97 @@ def test_orientation_parser_survives_junk(junk):
     header = probe(junk)
     assert header is None or header.orientation == 1
     assert tiff_orientation(junk) == 1
+
+
+@pytest.mark.parametrize(("item", "setup", "reason"), FAILURES[:-2], ids=[f[0] for f in FAILURES[:-2]])
+def test_failures_raise_image_read_error_from_the_library(tmp_path, item, setup, reason):
+    path = setup(tmp_path)
+    with pytest.raises(ImageReadError) as info:
+        read_image(path)
+    assert str(info.value) == f"{path}: {reason}"
+
+
+def test_a_directory_named_like_an_image(tmp_path):
+    (tmp_path / "x.png").mkdir()
+    with pytest.raises(ImageReadError, match=r"x\.png: is a directory$"):
+        read_image(tmp_path / "x.png")
+
+
+def test_refused_without_allocating(tmp_path, bomb):
+    """The peak memory of reading a bomb stays near that of reading nothing."""
+    made(tmp_path / "bomb.png", bomb)
+    made(tmp_path / "header.png", bilevel_png(20000, 20000, rows=1))
+    code = (
+        "import resource, sys\n"
+        "from poolcli.image_io import read_image\n"
+        "from poolcli.errors import ImageTooLargeError\n"
+        "read_image(sys.argv[1])\n"  # import OpenCV and warm up on a small file first
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "for name in sys.argv[2:]:\n"
+        "    try:\n"
+        "        read_image(name)\n"
+        "    except ImageTooLargeError:\n"
+        "        pass\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n"
+    )
+    small = write_rgb(tmp_path / "small.png", photo())
+    proc = subprocess.run(
+        [sys.executable, "-c", code, small, tmp_path / "bomb.png", tmp_path / "header.png"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    grown_mb = int(proc.stdout)
+    assert grown_mb < 20  # decoding would take 400 MB
+
+
+def test_max_pixels_zero_is_no_limit(tmp_path):
+    path = made(tmp_path / "wide.png", bilevel_png(3000, 40))
+    with pytest.raises(ImageTooLargeError):
+        read_image(path, max_pixels=100_000)
+    assert read_image(path, max_pixels=0).shape == (40, 3000)
+
+
+def test_single_frames_give_no_warning(tmp_path):
+    first = frames()[0]
+    for fmt, ext in (("GIF", "gif"), ("PNG", "png"), ("TIFF", "tif")):
+        assert load_image(made(tmp_path / f"one.{ext}", pil_bytes(first, fmt))).warnings == ()
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, rng):
+    source = write_rgb(tmp_path / "photo.png", rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    target = poolcli.write_image(tmp_path / "out" / "small.png", np.zeros((2, 2), np.uint8))
+    old = target.read_bytes()
+    limit = 1024  # the old output fits, the new one (a 32x32 noise PNG, ~3 KB) does not
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG instead of being killed
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.run(
+        [poolcli_executable(), "max", str(source), "-o", str(target), "--overwrite", "--device", "cpu"],
+        capture_output=True, text=True, timeout=120, env=env, preexec_fn=small_files,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr == f"poolcli: error: {target}: write failed: File too large\n"
+    assert target.read_bytes() == old
+    assert sorted(p.name for p in target.parent.iterdir()) == ["small.png"]
+
+
+@settings(max_examples=250, deadline=None)
+@given(
+    case=st.one_of(damaged(), random_files),
+    color=st.sampled_from(["auto", "gray", "rgb"]),
+    strict=st.booleans(),
+    allow_truncated=st.booleans(),
+)
+def test_read_gives_an_image_or_a_poolcli_error(case, color, strict, allow_truncated):
+    name, data = case
+    check(data, name, color=color, strict=strict, allow_truncated=allow_truncated)
+
+
+def test_every_seed_reads_cleanly():
+    """The undamaged seeds are good images, so the fuzzing starts from real files."""
+    for name, data in seeds().items():
+        image = decode_image(data, name=name)
+        assert image.shape[:2] == (24, 32), name

@@ -22,8 +22,7 @@ from poolcli.errors import ParameterError, WindowTooLargeError
 from poolcli.spec import PoolSpec
 
 from .conftest import DEVICES
-from .test_fastpaths import assert_pooled_equal
-from .test_pooling import random_image
+from .test_pooling import assert_pooled_equal, random_image
 
 IMAGE_OPS = [name for name in ops.OPS if ops.OPS[name].kind != "global"]
 DTYPES = ["uint8", "int8", "uint16", "int16", "int32", "float32", "float64"]

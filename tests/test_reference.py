@@ -356,7 +356,6 @@ def test_pool_errors(kwargs):
     "image",
     [
         np.zeros((4, 4), dtype=np.int64),
-        np.zeros((4, 4), dtype=np.int8),
         np.zeros((4, 4), dtype=bool),
         np.zeros(4, dtype=np.uint8),
         np.zeros((1, 4, 4, 1), dtype=np.uint8),

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from poolcli.sniff import Header, probe, sniff_format
+import poolcli
+from poolcli.errors import ImageTooLargeError
+from poolcli.sniff import HEAD_BYTES, Header, looks_like_image, probe, sniff_format
 
 RGB = np.dstack(np.mgrid[:37, :41] % 256).astype(np.uint8)[..., [0, 1, 1]]
 
@@ -125,3 +127,40 @@ def test_png_declared_size_needs_no_pixel_data():
 def test_a_long_pnm_comment_is_no_trap():
     data = b"P5\n#" + b" x" * 2_000_000
     assert probe(data) is None  # no digits within the first kilobyte: not taken for a PNM
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".tif", ".webp", ".bmp", ".ppm", ".pgm"])
+def test_image_formats_are_recognised_by_their_first_bytes(ext, rng):
+    image = rng.integers(0, 256, (8, 8) if ext == ".pgm" else (8, 8, 3), dtype=np.uint8)
+    ok, data = cv2.imencode(ext, image)
+    assert ok
+    assert looks_like_image(data.tobytes()[:HEAD_BYTES])
+
+
+@pytest.mark.parametrize(
+    "head", [b"", b"hello world", b"BM but not a bitmap header", b"%PDF-1.7", b"P1ano", b"RIFF\0\0\0\0WAVE"]
+)
+def test_other_bytes_are_not_images(head):
+    assert not looks_like_image(head)
+
+
+def test_the_bomb_is_real(bomb):
+    """Without the cap the same bytes decode to 20000 x 20000 (checked on the header, to spare 400 MB)."""
+    from poolcli.sniff import probe
+
+    header = probe(bomb)
+    assert (header.width, header.height, header.problem) == (20000, 20000, None)
+    assert len(bomb) < 60_000
+    # inflate the pixel data in 1 MB steps: 20000 rows of a filter byte and 2500 bytes
+    inflater, data, total = zlib.decompressobj(), bomb[bomb.index(b"IDAT") + 4 :], 0
+    while data and not inflater.eof:
+        total += len(inflater.decompress(data, 1 << 20))
+        data = inflater.unconsumed_tail
+    assert total == 20000 * 2501
+    with pytest.raises(ImageTooLargeError) as info:
+        poolcli.decode_image(bomb, name="bomb.png")
+    assert (info.value.width, info.value.height, info.value.limit) == (
+        20000,
+        20000,
+        poolcli.image_io.DEFAULT_MAX_PIXELS,
+    )

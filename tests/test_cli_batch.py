@@ -1,8 +1,7 @@
-"""Batch runs: discovery, planning, parallel running, reporting, and nothing lost under faults."""
+"""Folder runs through the command line: which files, where outputs go, re-runs, faults, nothing lost."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -18,69 +17,11 @@ import pytest
 from click.testing import CliRunner
 
 import poolcli
-from poolcli import batch, report
 from poolcli.cli import cli
 from poolcli.paths import TEMP_SUFFIX
-from poolcli.pipeline import Job, Pooling, Work, WriteOptions, process, process_chunk
-from poolcli.sniff import HEAD_BYTES, looks_like_image
-from poolcli.spec import PoolSpec
 
 from .conftest import cuda, poolcli_executable, write_rgb
-
-TAG = "max-k2-s2"
-SUMMARY = r"poolcli: (interrupted: )?(\d+) written, (\d+) skipped \(exist\), (\d+) failed in \d+\.\d s, \d+ img/s"
-
-
-def files_under(folder: Path) -> set[str]:
-    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
-
-
-def summary_counts(stderr: str) -> tuple[int, int, int]:
-    match = re.search(SUMMARY, stderr)
-    assert match, stderr
-    return int(match.group(2)), int(match.group(3)), int(match.group(4))
-
-
-@pytest.fixture
-def tree(tmp_path: Path, rng: np.random.Generator) -> Path:
-    """Good images of several formats and sizes, bad files, a nested tree, a collision and a link loop."""
-    root = tmp_path / "photos"
-    (root / "sub" / "deeper").mkdir(parents=True)
-    write_rgb(root / "a.png", rng.integers(0, 256, (40, 50, 3), dtype=np.uint8))
-    write_rgb(root / "b.jpg", rng.integers(0, 256, (30, 31, 3), dtype=np.uint8))
-    write_rgb(root / "c.tif", rng.integers(0, 65536, (20, 24), dtype=np.uint16))
-    write_rgb(root / "d.webp", rng.integers(0, 256, (24, 26, 3), dtype=np.uint8))
-    write_rgb(root / "e.bmp", rng.integers(0, 256, (16, 18, 3), dtype=np.uint8))
-    write_rgb(root / "dup.jpg", rng.integers(0, 256, (12, 12, 3), dtype=np.uint8))
-    write_rgb(root / "dup.png", rng.integers(0, 256, (14, 10, 3), dtype=np.uint8))
-    ok, png = cv2.imencode(".png", rng.integers(0, 256, (10, 12), dtype=np.uint8))
-    assert ok
-    (root / "renamed.dat").write_bytes(png.tobytes())  # an image by content, not by name
-    (root / "notes.txt").write_text("not an image, not named like one: ignored")
-    (root / "fake.jpg").write_text("named like an image: reported")
-    (root / "truncated.png").write_bytes(png.tobytes()[:40])
-    write_rgb(root / "sub" / "c.png", rng.integers(0, 256, (22, 22, 4), dtype=np.uint8))
-    write_rgb(root / "sub" / "deeper" / "f.png", rng.integers(0, 256, (9, 13), dtype=np.uint8))
-    os.symlink("..", root / "sub" / "loop")  # a folder link back up: a loop when followed
-    return root
-
-
-GOOD = {
-    "a.png": "a.max-k2-s2.png",
-    "b.jpg": "b.max-k2-s2.png",
-    "c.tif": "c.max-k2-s2.png",
-    "d.webp": "d.max-k2-s2.png",
-    "e.bmp": "e.max-k2-s2.png",
-    "dup.jpg": "dup.jpg.max-k2-s2.png",  # a.jpg and a.png would collide: each keeps its extension
-    "dup.png": "dup.png.max-k2-s2.png",
-    "renamed.dat": "renamed.max-k2-s2.png",
-    "sub/c.png": "sub/c.max-k2-s2.png",
-    "sub/deeper/f.png": "sub/deeper/f.max-k2-s2.png",
-}
-BAD = {
-    "fake.jpg": "not a recognised image format",
-    "truncated.png": "corrupt or truncated: the file ends before the IEND chunk",
-}
+from .files import BAD, GOOD, TAG, files_under, summary_counts
 
 
 @pytest.mark.parametrize("jobs", ["1", "3"])
@@ -205,31 +146,6 @@ def test_glob_errors(invoke, tree, tmp_path, monkeypatch):
     assert result.stderr.startswith("poolcli: error: nothing/*.png: no file matches this pattern\n")
 
 
-def test_a_glob_does_not_follow_a_link_loop(tree):
-    from poolcli.discover import discover
-
-    found = [s.path.relative_to(tree).as_posix() for s in discover([f"{tree}/**/*.png"])]
-    assert found == ["a.png", "dup.png", "truncated.png", "sub/c.png", "sub/deeper/f.png"]
-
-
-USAGE = [
-    (["max", "-"], "poolcli: error: reading standard input needs an output file, or '-' for standard output"),
-    (["max", "-", "{d}/a.png", "-o", "{d}/o/"], "poolcli: error: '-' (standard input) must be the only input"),
-    (["max", "{d}/a.png", "{d}/b.jpg", "-o", "-"], "poolcli: error: standard output ('-') takes exactly one input file"),
-    (["max", "{d}", "-o", "{d}/one.png"], "poolcli: error: {d}/one.png: several inputs need an output folder, and this is named like an image file (end it with '/' to make a folder of that name)"),
-    (["max", "{d}", "--jobs", "0"], "poolcli: error: Invalid value for '-j' / '--jobs': 0 is not in the range 1<=x<=1048576. (see 'poolcli max --help')"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("args", "message"), USAGE)
-def test_usage_errors_stop_before_any_work(invoke, tree, args, message):
-    before = files_under(tree)
-    result = invoke(*[a.format(d=tree) for a in args])
-    assert result.exit_code == 2
-    assert result.stderr == message.format(d=tree) + "\n"
-    assert files_under(tree) == before
-
-
 def test_one_named_file_with_an_existing_output_is_still_an_error(invoke, tree):
     (tree / "a.max-k2-s2.png").write_bytes(b"keep")
     result = invoke("max", tree / "a.png")
@@ -259,57 +175,6 @@ def test_stdin_to_a_file_in_process(tree, tmp_path):
     np.testing.assert_array_equal(poolcli.read_image(tmp_path / "o.png"), expected)
 
 
-# --- finding images by content -------------------------------------------------------------
-
-
-@pytest.mark.parametrize("ext", [".png", ".jpg", ".tif", ".webp", ".bmp", ".ppm", ".pgm"])
-def test_image_formats_are_recognised_by_their_first_bytes(ext, rng):
-    image = rng.integers(0, 256, (8, 8) if ext == ".pgm" else (8, 8, 3), dtype=np.uint8)
-    ok, data = cv2.imencode(ext, image)
-    assert ok
-    assert looks_like_image(data.tobytes()[:HEAD_BYTES])
-
-
-@pytest.mark.parametrize(
-    "head", [b"", b"hello world", b"BM but not a bitmap header", b"%PDF-1.7", b"P1ano", b"RIFF\0\0\0\0WAVE"]
-)
-def test_other_bytes_are_not_images(head):
-    assert not looks_like_image(head)
-
-
-# --- grouping same-size images into one tensor ---------------------------------------------
-
-
-def _group_jobs(tmp_path: Path, rng: np.random.Generator) -> list[Job]:
-    shapes = [(20, 30, 3), (20, 30, 3), (16, 16), (20, 30, 3), (16, 16), (21, 30, 3)]
-    jobs = []
-    for i, shape in enumerate(shapes):
-        src = write_rgb(tmp_path / f"g{i}.png", rng.integers(0, 256, shape, dtype=np.uint8))
-        jobs.append(Job(str(src), str(tmp_path / "out" / f"g{i}.png")))
-    (tmp_path / "bad.png").write_text("no")
-    jobs.insert(3, Job(str(tmp_path / "bad.png"), str(tmp_path / "out" / "bad.png")))
-    return jobs
-
-
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, cuda])])
-def test_process_group_equals_process_per_image(tmp_path, rng, device):
-    jobs = _group_jobs(tmp_path, rng)
-    spec = PoolSpec.make("avg", 3, 2, 1)
-    grouped = process_chunk(jobs, Work(Pooling(spec), device=device))
-    assert [r.status for r in grouped] == ["written"] * 3 + ["failed"] + ["written"] * 3
-    assert grouped[3].error == f"{tmp_path / 'bad.png'}: not a recognised image format"
-    targets = [Path(job.target) for job in jobs]
-    for target in targets:
-        if target.exists():
-            target.rename(target.with_suffix(".grouped.png"))
-    singles = [process(job, Work(Pooling(spec))) for job in jobs]
-    assert [r.status for r in singles] == [r.status for r in grouped]
-    for target, one, many in zip(targets, singles, grouped):
-        assert one.out_shape == many.out_shape
-        if one.status == "written":
-            assert target.read_bytes() == target.with_suffix(".grouped.png").read_bytes()
-
-
 def test_forced_batching_on_the_cpu_is_byte_identical(invoke, tree, tmp_path):
     one = invoke("max", tree, "-r", "-o", f"{tmp_path}/one/", "--format", "png", "-j", "1", "-q")
     many = invoke("max", tree, "-r", "-o", f"{tmp_path}/many/", "--format", "png", "--batch-size", "4", "-j", "2", "-q", "--device", "cpu")  # fmt: skip
@@ -327,49 +192,6 @@ def test_cuda_batch_run_equals_cpu(invoke, tree, tmp_path):
     assert cpu.exit_code == gpu.exit_code == 1
     for name in files_under(tmp_path / "cpu"):
         assert (tmp_path / "cpu" / name).read_bytes() == (tmp_path / "gpu" / name).read_bytes(), name
-
-
-# --- reporting --------------------------------------------------------------------------------
-
-
-def test_summary_and_progress_lines():
-    assert report.summary_line(batch.Summary(written=412, skipped=3, failed=2), 8.1) == (
-        "412 written, 3 skipped (exist), 2 failed in 8.1 s, 51 img/s"
-    )
-    assert report.summary_line(batch.Summary(planned=5, interrupted=True), 0.0) == (
-        "interrupted: 5 planned (dry run), 0 skipped (exist), 0 failed in 0.0 s, 0 img/s"
-    )
-    assert report.progress_line(0, 7, 0.0) == "[....................]  0/7    0%  0.0 img/s  ETA --:--"
-    assert report.progress_line(7, 7, 2.0) == "[####################]  7/7  100%  3.5 img/s  ETA 0:00"
-    assert report.progress_line(1, 10_000, 1.0).endswith("ETA 2:46:39")
-
-
-class _Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-def test_progress_bar_only_on_a_terminal_and_cleared_for_each_line(tree, tmp_path):
-    op = Pooling(PoolSpec.make("max", 2))
-    outputs, options = batch.Outputs(f"{tmp_path}/out/", "png"), batch.RunOptions(jobs=1)
-    out, err = io.StringIO(), _Terminal()
-    batch.execute(
-        [str(tree)], op, report.Reporter(out, err, label=op.label), outputs=outputs, options=options, device="cpu"
-    )
-    text = err.getvalue()
-    assert text.startswith("\r[")  # drawn at the start
-    assert "\r[" + "#" * 20 + "]  10/10  100%" in text  # and at the end (10 inputs at the top level)
-    assert "\r\x1b[Kpoolcli: error: " in text  # cleared before a failure line
-    summary = text.rsplit("\r\x1b[K", 1)[1]  # cleared before the summary
-    assert re.fullmatch(SUMMARY + "\n", summary)
-    assert "\r" not in out.getvalue() and out.getvalue().count("\n") == 8
-    quiet = _Terminal()
-    batch.execute([str(tree)], op, report.Reporter(io.StringIO(), quiet, quiet=True), outputs=outputs, options=options,
-                  write=WriteOptions(overwrite=True), device="cpu")  # fmt: skip
-    assert "\r" not in quiet.getvalue() and "[" not in quiet.getvalue()
-
-
-# --- nothing lost under faults ----------------------------------------------------------------
 
 
 def _photo(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -493,3 +315,243 @@ def test_an_output_that_is_another_input_is_refused_before_any_work(invoke, tmp_
         f"poolcli: error: {tmp_path / 'a.max-k2-s2.png'}: would overwrite another input ({tmp_path / 'a.png'} writes it)\n"
     )
     assert (tmp_path / "a.max-k2-s2.png").read_bytes() == before
+
+
+# --- the report is an output like any other (issue 9 items 1-3) --------------------------------------
+
+
+def test_a_report_never_replaces_an_input_or_an_output(invoke, tree, tmp_path):
+    photo = tree / "a.png"
+    before = photo.read_bytes()
+    result = invoke("max", photo, "--dry-run", "--report", photo)
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"poolcli: error: {photo}: the report would overwrite an input of this run\n",
+    )
+    (tmp_path / "link.png").symlink_to(photo)
+    result = invoke("max", photo, "--dry-run", "--report", tmp_path / "link.png")
+    assert result.exit_code == 2 and "would overwrite an input" in result.stderr
+    out = tmp_path / "a.max-k2-s2.png"
+    result = invoke("max", photo, "-o", out, "--report", out)
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"poolcli: error: {out}: the report would overwrite an output of this run\n",
+    )
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    result = invoke("max", photo, "-o", f"{tmp_path}/o/", "--report", notes)
+    assert (result.exit_code, result.stderr) == (
+        2, f"poolcli: error: {notes}: exists and is not a poolcli report (use --overwrite to replace it)\n",
+    )  # fmt: skip
+    assert photo.read_bytes() == before and notes.read_text() == "my notes" and not (tmp_path / "o").exists()
+
+
+def test_an_earlier_report_is_replaced_atomically(invoke, tree, tmp_path):
+    report = tmp_path / "run.jsonl"
+    assert invoke("max", tree / "a.png", "-o", f"{tmp_path}/o/", "--report", report).exit_code == 0
+    first = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [r["status"] for r in first] == ["written"]
+    again = invoke("max", tree / "a.png", "-o", f"{tmp_path}/o/", "--report", report)  # a poolcli report: replaced
+    assert again.exit_code == 1 and json.loads(report.read_text())["status"] == "failed"
+    assert not list(tmp_path.glob(f"*{TEMP_SUFFIX}"))
+
+
+def test_a_report_that_cannot_be_written_is_told_once_and_the_run_goes_on(run_poolcli, tree, tmp_path):
+    proc = run_poolcli("max", tree, "-o", tmp_path / "out", "--report", "/dev/full", "-j", "1")
+    assert proc.returncode == 1
+    report_errors = [line for line in proc.stderr.splitlines() if "/dev/full" in line]
+    assert report_errors == ["poolcli: error: /dev/full: cannot write the report: No space left on device"]
+    assert summary_counts(proc.stderr) == (8, 0, 2)  # every good image of the top folder was still pooled
+    assert "Traceback" not in proc.stderr
+
+
+def test_an_output_never_replaces_another_input_even_through_a_link(invoke, tmp_path, rng):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    a = write_rgb(photos / "a.png", rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    b = write_rgb(photos / "b.png", rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    before = b.read_bytes()
+    # (a) a --compare figure that is another input
+    figure_named = photos / "a.max-k2-s2.compare.png"  # a's default figure, given as an input too
+    figure_named.write_bytes(before)
+    result = invoke("max", a, figure_named, "--compare", "--overwrite")
+    assert (result.exit_code, result.stderr) == (
+        2, f"poolcli: error: {figure_named}: would overwrite another input ({a} writes it)\n",
+    )  # fmt: skip
+    figure_named.unlink()
+    # (b) the other input named through a linked folder
+    (tmp_path / "via").symlink_to(photos)
+    (photos / "b.max-k2-s2.png").write_bytes(before)  # b's output, named below as an input through the link
+    result = invoke("max", b, tmp_path / "via" / "b.max-k2-s2.png", "--overwrite")
+    assert (result.exit_code, result.stderr) == (
+        2, f"poolcli: error: {photos / 'b.max-k2-s2.png'}: would overwrite another input ({b} writes it)\n",
+    )  # fmt: skip
+    assert b.read_bytes() == before and (photos / "b.max-k2-s2.png").read_bytes() == before
+
+
+# --- streams and names (items 4, 5, 11) ------------------------------------------------------------
+
+
+def test_names_the_terminal_cannot_encode_are_printed_with_replacements(tmp_path, rng):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_rgb(folder / "aé.png", rng.integers(0, 256, (6, 6, 3), dtype=np.uint8))
+    (folder / "bé.png").write_text("broken")
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    proc = subprocess.run(
+        [poolcli_executable(), "max", folder, "-o", tmp_path / "out"], capture_output=True, env=env, timeout=120
+    )
+    assert proc.returncode == 1
+    assert b"a?.png -> " in proc.stdout  # replaced, not a UnicodeEncodeError
+    assert b"b\\xe9.png: not a recognised image format" in proc.stderr  # Python's own escape on stderr
+    assert (tmp_path / "out" / "aé.max-k2-s2.png").exists()
+
+
+@pytest.mark.parametrize("closed", ["stdin", "stdout", "both"])
+def test_a_file_to_file_run_needs_no_standard_streams(tmp_path, rng, closed):
+    source = write_rgb(tmp_path / "a.png", rng.integers(0, 256, (6, 6, 3), dtype=np.uint8))
+    shell = f"{poolcli_executable()} max {source} -o {tmp_path / 'b.png'}"
+    shell += {"stdin": " <&-", "stdout": " >&-", "both": " <&- >&-"}[closed]
+    proc = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Error" not in proc.stderr and (tmp_path / "b.png").exists()
+
+
+def test_a_closed_pipe_for_the_image_is_a_failed_write(tmp_path, rng):
+    source = write_rgb(tmp_path / "big.png", rng.integers(0, 256, (600, 800, 3), dtype=np.uint8))
+    proc = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {poolcli_executable()} max {source} -o - | head -c 10 >/dev/null"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr == "poolcli: error: -: write failed: broken pipe (the reader went away)\n"
+
+
+def test_a_closed_pipe_for_the_lines_stops_the_lines_not_the_work(tmp_path, rng):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(12):
+        write_rgb(folder / f"p{i:02d}.png", rng.integers(0, 256, (30, 30, 3), dtype=np.uint8))
+    proc = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {poolcli_executable()} max {folder} -o {tmp_path / 'out'} -j 1 | head -1"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.stdout.count("\n") == 1
+    assert len(list((tmp_path / "out").iterdir())) == 12  # every image was pooled
+    assert "standard output is closed; the run goes on without its per-file lines" in proc.stderr
+    assert summary_counts(proc.stderr) == (12, 0, 0) and "Traceback" not in proc.stderr
+
+
+def test_dash_o_dash_refuses_a_terminal(tmp_path, rng):
+    import pty
+
+    source = write_rgb(tmp_path / "a.png", rng.integers(0, 256, (6, 6, 3), dtype=np.uint8))
+    leader, follower = pty.openpty()
+    proc = subprocess.run(
+        [poolcli_executable(), "max", source, "-o", "-"], stdout=follower, stderr=subprocess.PIPE, timeout=120
+    )
+    os.close(follower)
+    os.close(leader)
+    assert proc.returncode == 2
+    assert proc.stderr.decode() == (
+        "poolcli: error: -o - would write binary image data to the terminal; redirect it (> FILE) or use -o FILE "
+        "(see 'poolcli max --help')\n"
+    )
+
+
+# --- names, signals, leftovers (items 6, 9) -------------------------------------------------------
+
+
+def test_a_name_too_long_fails_that_file_only(invoke, tmp_path, rng):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    long_name = "x" * 250 + ".png"  # fits; its output name (+ ".max-k2-s2") does not
+    write_rgb(folder / long_name, rng.integers(0, 256, (6, 6, 3), dtype=np.uint8))
+    write_rgb(folder / ("y" * 240 + ".png"), rng.integers(0, 256, (6, 6, 3), dtype=np.uint8))  # 250-byte output
+    result = invoke("max", folder, "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    too_long = tmp_path / "out" / ("x" * 250 + ".max-k2-s2.png")
+    assert (
+        result.stderr.splitlines()[0] == f"poolcli: error: {too_long}: file name too long (264 bytes; the limit is 255)"
+    )
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["y" * 240 + ".max-k2-s2.png"]
+
+
+def test_sigterm_stops_like_ctrl_c_and_a_rerun_clears_the_leftovers(tmp_path, rng):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(40):
+        write_rgb(folder / f"p{i:02d}.png", rng.integers(0, 256, (400, 400, 3), dtype=np.uint8))
+    out = tmp_path / "out"
+    out.mkdir()
+    leftover = out / f".pcffff-999999-stale{TEMP_SUFFIX}"  # another host's old leftover: removed when old
+    leftover.write_bytes(b"partial")
+    os.utime(leftover, (time.time() - 7200,) * 2)
+    proc = subprocess.Popen([poolcli_executable(), "max", folder, "-o", out, "-j", "2"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.time() + 60
+    while len(list(out.glob("*.png"))) < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143
+    assert "poolcli: terminated" in err and "Traceback" not in err
+    assert re.search(r"poolcli: interrupted: \d+ written", err)
+    assert "removed 1 temporary file(s) an interrupted run left in" in err
+    assert not list(out.glob(f"*{TEMP_SUFFIX}"))
+    for done in out.glob("*.png"):  # whatever was written is whole
+        assert poolcli.read_image(done).shape == (200, 200, 3)
+    rerun = subprocess.run(
+        [poolcli_executable(), "max", folder, "-o", out, "-q"], capture_output=True, text=True, timeout=120
+    )
+    assert rerun.returncode == 0 and len(list(out.glob("*.png"))) == 40
+
+
+# --- what a run says it does (items 24, 29, 39) -------------------------------------------------------
+
+
+def test_a_dry_run_says_what_the_run_would_do(invoke, tree, tmp_path):
+    out = f"{tmp_path}/out/"
+    assert invoke("max", tree, "-o", out, "-q").exit_code == 1
+    dry = invoke("max", tree, "-o", out, "--dry-run")
+    assert dry.stdout == "" and "would write" not in dry.stdout
+    assert summary_counts(dry.stderr) == (0, len(GOOD) - 2, 2)  # everything exists: skipped, as the run would
+    assert "0 planned (dry run)" not in dry.stderr
+    single = invoke("max", tree / "a.png", "-o", f"{tmp_path}/out/a.max-k2-s2.png", "--dry-run")
+    assert single.exit_code == 1 and "exists (use --overwrite to replace it)" in single.stderr
+
+
+def test_a_dangling_link_in_a_folder_is_reported(invoke, tmp_path, rng):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_rgb(folder / "a.png", rng.integers(0, 256, (6, 6, 3), dtype=np.uint8))
+    (folder / "gone.png").symlink_to(folder / "nowhere.png")
+    (folder / "gone.txt").symlink_to(folder / "nowhere.txt")  # not named like an image: not an input
+    result = invoke("max", folder, "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == f"poolcli: error: {folder / 'gone.png'}: dangling symbolic link"
+
+
+def test_jobs_are_capped_at_a_few_per_core(invoke, tree, tmp_path):
+    result = invoke("max", tree, "-o", tmp_path / "out", "-j", "10000")
+    cap = 4 * len(os.sched_getaffinity(0))
+    assert f"poolcli: note: --jobs 10000 lowered to {cap} (4 per CPU core)" in result.stderr.splitlines()
+    assert summary_counts(result.stderr) == (len(GOOD) - 2, 0, 2)
+
+
+# --- global and info go the same way as the pooling commands (item 28) -----------------------------
+
+
+def test_global_and_info_read_standard_input_and_skip_earlier_outputs(tree, tmp_path):
+    runner = CliRunner()
+    data = (tree / "a.png").read_bytes()
+    got = runner.invoke(cli, ["global", "-", "--json"], input=data)
+    assert got.exit_code == 0, got.output
+    assert json.loads(got.output)["input"] == "-"
+    info = runner.invoke(cli, ["info", "-"], input=data)
+    assert info.exit_code == 0 and info.output.startswith("-\n  size      40x50 (rows x cols), 3 channel(s) RGB")
+    figure = runner.invoke(cli, ["compare", "-", "-o", str(tmp_path / "f.png"), "-k", "2"], input=data)
+    assert figure.exit_code == 0 and (tmp_path / "f.png").exists()
+    (tree / "a.max-k2-s2.png").write_bytes((tree / "a.png").read_bytes())  # an earlier output in the folder
+    listed = runner.invoke(cli, ["info", str(tree), "--json"])
+    assert str(tree / "a.max-k2-s2.png") not in listed.output and str(tree / "a.png") in listed.output
