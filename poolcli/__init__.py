@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     DeviceError,
+    FileTooLargeError,
     FormatError,
     ImageReadError,
     ImageShapeError,
@@ -43,6 +44,7 @@ _LAZY = {
 
 __all__ = [
     "DeviceError",
+    "FileTooLargeError",
     "FormatError",
     "ImageReadError",
     "ImageShapeError",

@@ -39,6 +39,7 @@ from .paths import (
     plan_figure,
 )
 from .paths import plan_single as _plan_single
+from .sniff import SNIFF_BYTES, looks_like_image
 
 if TYPE_CHECKING:
     from .pipeline import FileOptions, Operation, Result
@@ -59,42 +60,6 @@ class Listener(Protocol):
 COLLISION_MODES: tuple[str, ...] = ("rename", "refuse")
 
 # --- finding images ------------------------------------------------------------------------
-
-#: Leading bytes of the formats OpenCV reads (BMP and PNM are checked apart: their magic is short).
-_SIGNATURES: tuple[bytes, ...] = (
-    b"\x89PNG\r\n\x1a\n",
-    b"\xff\xd8\xff",  # JPEG
-    b"II*\x00",  # TIFF, little- and big-endian, and BigTIFF
-    b"MM\x00*",
-    b"II+\x00",
-    b"MM\x00+",
-    b"GIF87a",
-    b"GIF89a",
-    b"\x00\x00\x00\x0cjP  \r\n\x87\n",  # JPEG 2000 file
-    b"\xffO\xffQ",  # JPEG 2000 codestream
-    b"v/1\x01",  # OpenEXR
-    b"#?RADIANCE",
-    b"#?RGBE",
-    b"\x59\xa6\x6a\x95",  # Sun raster
-)
-_BMP_HEADER_SIZES = frozenset([12, 40, 52, 56, 64, 108, 124])
-SNIFF_BYTES = 32
-
-
-def looks_like_image(head: bytes) -> bool:
-    """Whether a file's first bytes are those of an image format OpenCV reads.
-
-    >>> looks_like_image(b"\\x89PNG\\r\\n\\x1a\\n" + bytes(24)), looks_like_image(b"hello")
-    (True, False)
-    """
-    if head.startswith(_SIGNATURES):
-        return True
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return True
-    if head[:2] == b"BM" and len(head) >= 18:
-        return int.from_bytes(head[14:18], "little") in _BMP_HEADER_SIZES
-    # PBM/PGM/PPM/PAM (P1..P7) and PFM (PF, Pf), then whitespace
-    return len(head) >= 3 and head[:1] == b"P" and head[1:2] in (b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"F", b"f") and head[2:3].isspace()  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -337,7 +302,7 @@ def plan(
         raise OutputPathError("-o - (standard output) takes exactly one input file")
     folder = None
     if output is not None and output != str(STDIO):
-        if output.endswith(("/", os.sep)) or Path(output).is_dir():
+        if output.endswith(("/", os.sep)) or os.path.isdir(output):
             folder = Path(output)
             if folder.exists() and not folder.is_dir():
                 raise OutputPathError("is a file, but a folder is needed here", path=output)

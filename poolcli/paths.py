@@ -84,7 +84,7 @@ def plan_single(source: Path, tag: str, output: str | None, fmt: str | None = No
     """
     if output is None:
         target = source.parent / output_name(source, tag, fmt)
-    elif output.endswith(("/", os.sep)) or Path(output).is_dir():
+    elif output.endswith(("/", os.sep)) or os.path.isdir(output):
         folder = Path(output)
         if folder.exists() and not folder.is_dir():
             raise OutputPathError("is a file, but a folder is needed here", path=output)
@@ -104,7 +104,8 @@ def plan_single(source: Path, tag: str, output: str | None, fmt: str | None = No
 def check_not_input(source: Path, target: Path) -> None:
     """Refuse an output that is the input file (same path, link or inode)."""
     same = os.path.abspath(source) == os.path.abspath(target)
-    if not same and target.exists() and source.exists():
+    # os.path.exists, not Path.exists: a name too long to exist is not an error here (the write reports it)
+    if not same and os.path.exists(target) and os.path.exists(source):
         try:
             same = os.path.samefile(source, target)
         except OSError:
@@ -121,8 +122,8 @@ def check_not_input(source: Path, target: Path) -> None:
 def check_folder_usable(target: Path) -> None:
     """Refuse a target whose parent path runs through a regular file."""
     for parent in [target.parent, *target.parent.parents]:
-        if parent.exists():
-            if not parent.is_dir():
+        if os.path.exists(parent):
+            if not os.path.isdir(parent):
                 raise OutputPathError("is a file, but a folder is needed here", path=parent)
             return
 
@@ -152,7 +153,7 @@ def plan_figure(job: Job, where: str) -> Job:
     name = job.target.stem + FIGURE_SUFFIX
     if not where:
         figure = job.target.parent / name
-    elif where.endswith(("/", os.sep)) or Path(where).is_dir():
+    elif where.endswith(("/", os.sep)) or os.path.isdir(where):
         figure = Path(where) / name
     else:
         figure = Path(where)
@@ -167,7 +168,7 @@ def plan_figure(job: Job, where: str) -> Job:
 def plan_comparison(source: Path, output: str | None) -> Job:
     """Where ``poolcli compare`` puts ``source``'s figure: ``<stem>.compare.png``
     beside it or in a folder, or the ``.png`` file ``output``."""
-    if output is not None and not (output.endswith(("/", os.sep)) or Path(output).is_dir()):
+    if output is not None and not (output.endswith(("/", os.sep)) or os.path.isdir(output)):
         check_figure_path(output)
         return plan_single(source, "compare", output)
     return plan_single(source, "compare", output, "png")

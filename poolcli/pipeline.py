@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -209,7 +210,7 @@ def _load(job: Job, opts: FileOptions, result: Result, targets: Sequence[Path] |
     """
     if not opts.dry_run and not opts.overwrite:
         for target in _targets(job, opts) if targets is None else targets:
-            if target.exists():
+            if os.path.exists(target):  # not Path.exists: a name too long to exist is the write's to report
                 raise OutputExistsError("exists (use --overwrite to replace it)", path=target)
     read = {
         "ignore_orientation": opts.ignore_orientation,
