@@ -35,6 +35,7 @@ from .errors import (
     ImageTooLargeError,
     OutputExistsError,
     OutputPathError,
+    ParameterError,
     WriteError,
 )
 from .paths import TEMP_SUFFIX
@@ -595,16 +596,63 @@ def _os_read_error(exc: OSError, p: Path, path: str | Path) -> ImageReadError:
     return ImageReadError(exc.strerror or str(exc), path=path)
 
 
-def encode_image(path: str | Path, image: np.ndarray, *, png_compression: int | None = None) -> bytes:
+#: JPEG quality when none is asked for (OpenCV's and libjpeg's usual high setting).
+DEFAULT_JPEG_QUALITY = 95
+_QUALITY_SUFFIXES = {".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".webp": "WebP"}
+
+
+def check_quality(quality: int | None) -> int | None:
+    """Return ``quality`` if it is None or an integer 1..100; :class:`ParameterError` otherwise."""
+    if quality is None:
+        return None
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
+        raise ParameterError("quality", quality, "must be an integer from 1 to 100")
+    return int(quality)
+
+
+def encode_image(
+    path: str | Path, image: np.ndarray, *, png_compression: int | None = None, quality: int | None = None
+) -> bytes:
     """Encode ``image`` (RGB(A)) in the format ``path``'s extension selects.
 
-    ``png_compression`` (0..9) trades time for size in PNG files; OpenCV's
-    default is fast, fine for pooled images, large for figures.
+    Parameters
+    ----------
+    path : path-like
+        Only its extension is used.
+    image : ndarray of shape (H, W) or (H, W, C)
+        RGB(A); its dtype and channels must fit the format (:func:`check_format`).
+    png_compression : int, optional
+        0..9, trading time for size in PNG files; OpenCV's default is fast,
+        fine for pooled images, large for figures.
+    quality : int, optional
+        1..100 for JPEG and WebP (lossy); ignored by the other formats, which
+        are lossless. None: JPEG at :data:`DEFAULT_JPEG_QUALITY` (95), WebP
+        lossless (OpenCV's default for WebP), so pooled values survive exactly.
+
+    Returns
+    -------
+    bytes
+        The encoded file.
+
+    Raises
+    ------
+    ParameterError
+        ``quality`` is not an integer from 1 to 100.
+    FormatError
+        The format cannot hold the image's samples or channels.
+    WriteError
+        OpenCV failed to encode it.
     """
+    quality = check_quality(quality)
     cv2 = _cv2()
     check_format(path, image)
     suffix = Path(path).suffix.lower()
     params = [cv2.IMWRITE_PNG_COMPRESSION, png_compression] if png_compression is not None and suffix == ".png" else []
+    kind = _QUALITY_SUFFIXES.get(suffix)
+    if kind == "JPEG":
+        params += [cv2.IMWRITE_JPEG_QUALITY, DEFAULT_JPEG_QUALITY if quality is None else quality]
+    elif kind == "WebP" and quality is not None:
+        params += [cv2.IMWRITE_WEBP_QUALITY, quality]
     try:
         ok, buf = cv2.imencode(suffix, _to_bgr(image), params)
     except cv2.error as exc:
@@ -622,6 +670,7 @@ def write_image(
     depth: int | None = None,
     flatten: bool = False,
     background: tuple[int, int, int] = WHITE,
+    quality: int | None = None,
 ) -> Path:
     """Write an RGB(A) image atomically; returns the path written.
 
@@ -629,10 +678,14 @@ def write_image(
     and channels (:class:`FormatError` otherwise: 16-bit data is never
     crushed into an 8-bit JPEG, alpha never silently dropped), unless a
     conversion is asked for with ``depth`` or ``flatten`` (see
-    :func:`prepare_output`). Missing folders are created.
+    :func:`prepare_output`). Missing folders are created. ``quality`` (1..100)
+    sets JPEG and WebP compression; None is JPEG quality 95 and lossless
+    WebP (see :func:`encode_image`).
 
     Raises
     ------
+    ParameterError
+        ``quality`` is not an integer from 1 to 100 (checked before anything is written).
     OutputExistsError
         ``path`` exists and ``overwrite`` is false.
     FormatError
@@ -640,8 +693,9 @@ def write_image(
     WriteError
         Encoding or writing failed; an existing file at ``path`` is untouched.
     """
+    check_quality(quality)
     image = prepare_output(image, depth=depth, flatten=flatten, background=background)
-    data = encode_image(path, image)
+    data = encode_image(path, image, quality=quality)
     return write_bytes(path, data, overwrite=overwrite)
 
 

@@ -550,3 +550,36 @@ def test_a_tiff_page_count_at_the_bound_says_at_least(tmp_path):
     assert image_io.load_image(path).warnings == ("at least 100000 frames, used the first",)
     path.write_bytes(tiff_with_pages(3))
     assert image_io.load_image(path).warnings == ("3 frames, used the first",)
+
+
+# issue 9 item 27
+def test_quality_sets_jpeg_and_webp_compression(tmp_path, rng):
+    image = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    bgr = image[..., ::-1]
+    for ext, flag in ((".jpg", cv2.IMWRITE_JPEG_QUALITY), (".webp", cv2.IMWRITE_WEBP_QUALITY)):
+        for quality in (1, 40, 100):
+            written = write_image(tmp_path / f"q{quality}{ext}", image, quality=quality)
+            assert (
+                written.read_bytes()
+                == encode(ext, image, (flag, quality))
+                == cv2.imencode(ext, bgr, [flag, quality])[1].tobytes()
+            )
+    assert (tmp_path / "q1.jpg").stat().st_size < (tmp_path / "q100.jpg").stat().st_size
+    # the defaults: JPEG at 95, WebP lossless
+    assert image_io.encode_image("x.jpg", image) == encode(".jpg", image, (cv2.IMWRITE_JPEG_QUALITY, 95))
+    assert image_io.DEFAULT_JPEG_QUALITY == 95
+    np.testing.assert_array_equal(read_image(write_image(tmp_path / "lossless.webp", image)), image)
+    # lossless formats take no quality and ignore it
+    assert image_io.encode_image("x.png", image, quality=10) == image_io.encode_image("x.png", image)
+
+
+# issue 9 item 27
+@pytest.mark.parametrize("quality", [0, 101, -5, 95.5, True, "95"])
+def test_quality_out_of_range_is_a_parameter_error(tmp_path, quality):
+    with pytest.raises(poolcli.ParameterError) as info:
+        write_image(tmp_path / "x.jpg", np.zeros((4, 4, 3), np.uint8), quality=quality)
+    assert str(info.value) == f"quality {quality}: must be an integer from 1 to 100"
+    assert (info.value.name, info.value.value) == ("quality", quality)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(poolcli.ParameterError):
+        image_io.encode_image("x.webp", np.zeros((4, 4, 3), np.uint8), quality=quality)
