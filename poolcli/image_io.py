@@ -265,6 +265,8 @@ def load_image_bytes(
     warnings: list[str] = []
     if header is not None:
         data = _vet(data, header, warnings, name=name, max_pixels=max_pixels, allow_truncated=allow_truncated)
+        if header.format == "JPEG" and header.problem is None:  # damage found above is already a warning
+            warnings.extend(jpeg_decoder_warnings(data))
     wide = None
     if header is not None and header.format == "TIFF" and color in ("auto", "unchanged"):
         wide, note = _gray_alpha_tiff(data)
@@ -346,6 +348,47 @@ def _decode(data: bytes, color: ColorMode, header: Header | None, name: str) -> 
             raise ImageReadError(f"unsupported sample format {header.sample} (OpenCV cannot decode it)", path=name)
         raise ImageReadError(f"corrupt or truncated, or a {header.format} variant this OpenCV cannot decode", path=name)
     return _to_rgb(image)
+
+
+def jpeg_decoder_warnings(data: bytes) -> list[str]:
+    """What libjpeg warns about while decoding ``data``: damage it recovered from, in one line each.
+
+    The structure check (:mod:`poolcli.sniff`) finds lost restart intervals,
+    but damage inside entropy-coded data is seen only by decoding it. libjpeg
+    then recovers and prints ``Corrupt JPEG data: ...`` on stderr, which
+    OpenCV does not pass on. This asks libjpeg-turbo through ``simplejpeg``
+    (a dependency; without it this returns ``[]`` and such damage goes
+    unnoticed, as before): it decodes at 1/8 scale in gray, which still
+    reads every bit of the entropy-coded data (where the damage shows) but
+    skips most of the inverse DCT and all colour work. The pixels poolcli
+    returns are still OpenCV's.
+
+    Returns
+    -------
+    list of str
+        Empty for a sound file (and for one libjpeg cannot decode at all:
+        OpenCV's decode reports that).
+    """
+    try:
+        import simplejpeg
+    except ImportError:
+        return []
+    options = {"colorspace": "GRAY", "fastdct": True, "fastupsample": True, "min_factor": 8}
+    try:
+        simplejpeg.decode_jpeg(data, strict=True, **options)  # strict: stop at libjpeg's first warning
+        return []
+    except ValueError as exc:
+        message = str(exc).strip()
+    except Exception:  # a checker that fails is no reason to refuse a file OpenCV may read
+        return []
+    try:  # was it a warning (decoding goes on past it) or a fatal error?
+        simplejpeg.decode_jpeg(data, strict=False, **options)
+    except Exception:
+        return []
+    detail = message.removeprefix("Corrupt JPEG data: ")
+    if detail != message:
+        return [f"corrupt JPEG data: {detail}; the decoder recovered, some pixels may be wrong"]
+    return [f"the JPEG decoder warned: {message}"]
 
 
 # TIFF compressions whose decoded strips do not depend on the samples per pixel.

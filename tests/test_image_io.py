@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import tracemalloc
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -583,3 +584,70 @@ def test_quality_out_of_range_is_a_parameter_error(tmp_path, quality):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(poolcli.ParameterError):
         image_io.encode_image("x.webp", np.zeros((4, 4, 3), np.uint8), quality=quality)
+
+
+def damaged_jpeg(zeroed: int = 200) -> tuple[bytes, bytes]:
+    """A real photo as a JPEG without restart markers, and the same file with ``zeroed`` bytes
+    zeroed in the middle of its scan: its markers stay intact, so only a decoder sees the damage."""
+    photo = cv2.imread(str(Path(__file__).parent.parent / "sample_images" / "coffee.jpg"))
+    good = bytearray(cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
+    scan = good.index(b"\xff\xda")
+    middle = (scan + len(good)) // 2
+    bad = bytearray(good)
+    bad[middle : middle + zeroed] = bytes(zeroed)
+    return bytes(good), bytes(bad)
+
+
+RECOVERED = (
+    r"corrupt JPEG data: \d+ extraneous bytes before marker 0xd9; the decoder recovered, some pixels may be wrong"
+)
+
+
+# issue 9 item 19
+def test_damage_inside_the_scan_without_restart_markers_is_a_warning(tmp_path):
+    from poolcli.sniff import probe
+
+    good, bad = damaged_jpeg()
+    assert probe(bad).problem is None  # the structure is intact: the check cannot see it
+    path = tmp_path / "damaged.jpg"
+    path.write_bytes(bad)
+    loaded = image_io.load_image(path)
+    assert len(loaded.warnings) == 1 and re.fullmatch(RECOVERED, loaded.warnings[0]), loaded.warnings
+    opencv = cv2.cvtColor(cv2.imdecode(np.frombuffer(bad, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(loaded.image, opencv)  # the pixels are still OpenCV's
+    with pytest.raises(ImageReadError) as info:
+        read_image(path, strict=True)
+    assert re.fullmatch(re.escape(f"{path}: ") + RECOVERED + re.escape(" (an error with --strict)"), str(info.value))
+    assert image_io.load_image_bytes(good).warnings == ()
+
+
+# issue 9 item 19
+def test_damage_warning_reaches_the_installed_command_once(run_poolcli, tmp_path):
+    path = tmp_path / "damaged.jpg"
+    path.write_bytes(damaged_jpeg()[1])
+    proc = run_poolcli("max", path, "--device", "cpu")
+    assert proc.returncode == 0
+    ours = [line for line in proc.stderr.splitlines() if line.startswith("poolcli:")]
+    assert len(ours) == 1 and re.fullmatch(re.escape(f"poolcli: warning: {path}: ") + RECOVERED, ours[0]), proc.stderr
+    strict = run_poolcli("max", path, "--device", "cpu", "--strict", "--overwrite")
+    assert strict.returncode == 1 and strict.stderr.count("\n") == 1  # refused before OpenCV decodes: no libjpeg line
+
+
+# issue 9 item 19
+def test_restart_damage_is_warned_once_and_sound_files_not_at_all(tmp_path):
+    image = np.zeros((64, 64, 3), np.uint8)
+    data = encode(".jpg", image, (cv2.IMWRITE_JPEG_RST_INTERVAL, 1))
+    markers = [m.start() for m in re.finditer(rb"\xff[\xd0-\xd7]", data)]
+    lost = data[: markers[3]] + data[markers[6] :]
+    assert image_io.load_image_bytes(lost).warnings == (
+        "corrupt JPEG data: 3 restart interval(s) lost or damaged in the image data; "
+        "the decoder recovered, some pixels may be wrong",
+    )
+    for variant in (data, encode(".jpg", image[..., 0]), encode(".jpg", image, (cv2.IMWRITE_JPEG_PROGRESSIVE, 1))):
+        assert image_io.load_image_bytes(variant).warnings == ()
+
+
+# issue 9 item 19
+def test_without_simplejpeg_the_damage_goes_unwarned(monkeypatch):
+    monkeypatch.setitem(sys.modules, "simplejpeg", None)  # import simplejpeg now raises ImportError
+    assert image_io.load_image_bytes(damaged_jpeg()[1]).warnings == ()
