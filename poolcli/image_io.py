@@ -689,6 +689,8 @@ def encode_image(
     quality = check_quality(quality)
     cv2 = _cv2()
     check_format(path, image)
+    if not image.dtype.isnative:  # OpenCV would take byte-swapped samples for native ones
+        image = image.astype(image.dtype.newbyteorder("="))
     suffix = Path(path).suffix.lower()
     params = [cv2.IMWRITE_PNG_COMPRESSION, png_compression] if png_compression is not None and suffix == ".png" else []
     kind = _QUALITY_SUFFIXES.get(suffix)
