@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
@@ -376,9 +375,15 @@ def comparison_grid(image: np.ndarray, plan: Comparison) -> list[list[Panel | No
     """The panels of a comparison figure, every one pooled by :mod:`poolcli.pooling`.
 
     One kernel setting: the original and one panel per op in a row, the
-    difference panels (``|a - b|`` for neighbouring ops) in a row below.
-    Several: one row per op (then per difference) and one column per kernel,
-    after a first column holding the original.
+    difference panels in a row below. Several: one row per op (then per
+    difference) and one column per kernel, after a first column holding the
+    original.
+
+    With ``plan.diff``, every other op is compared with the first op of
+    ``plan.ops``: ``|max − avg|``, ``|max − min|``, ``|max − adaptive|`` for
+    the default ops, so each difference panel answers "how far is this op
+    from that one" against one fixed reference. The difference panels share
+    one colour scale (see :func:`poolcli.figures.make_figure`).
 
     Raises
     ------
@@ -400,7 +405,7 @@ def comparison_grid(image: np.ndarray, plan: Comparison) -> list[list[Panel | No
         results.append(pooled)
     panels = [[_compare_panel(op, out, column) for op, out in col] for col, column in zip(results, plan.columns)]
     diffs = [
-        [difference_panel(a, b, _short(x), _short(y)) for (x, a), (y, b) in pairwise(col)]
+        [difference_panel(col[0][1], b, _short(col[0][0]), _short(y)) for y, b in col[1:]]
         for col in results
     ] if plan.diff else [[] for _ in results]  # fmt: skip
     original = original_panel(image)
