@@ -5,7 +5,11 @@ Run from the repository root: ``python docs/measure_robust.py``. It prints
 * the time and peak-memory growth of refusing a header-only 20000x20000 PNG
   (82 bytes) and a real decompression bomb (48 KB that inflates to 20000x20000),
 * the time of the structure checks (:func:`poolcli.sniff.probe`) next to
-  OpenCV's decode for a 12-megapixel PNG and JPEG.
+  OpenCV's decode for a 12-megapixel PNG and JPEG,
+* the time of the libjpeg warning check
+  (:func:`poolcli.image_io.jpeg_decoder_warnings`, a 1/8-scale gray decode
+  through simplejpeg) next to OpenCV's decode, for a 12-megapixel and a
+  1080p JPEG.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import cv2
 import numpy as np
 
 from poolcli.errors import ImageTooLargeError
-from poolcli.image_io import decode_image
+from poolcli.image_io import decode_image, jpeg_decoder_warnings
 from poolcli.sniff import probe
 
 
@@ -74,6 +78,14 @@ def main() -> None:
         print(
             f"12 MP {ext[1:].upper()} ({len(data) / 1e6:.1f} MB): structure check {check * 1e3:.1f} ms, "
             f"OpenCV decode {decode * 1e3:.1f} ms ({check / decode:.1%} of decoding)"
+        )
+    for name, (height, width) in (("12 MP", (3000, 4000)), ("1080p", (1080, 1920))):
+        data = cv2.imencode(".jpg", photo[:height, :width])[1].tobytes()
+        check = best_of(7, lambda data=data: jpeg_decoder_warnings(data))
+        decode = best_of(7, lambda data=data: cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED))
+        print(
+            f"{name} JPG ({len(data) / 1e6:.1f} MB): libjpeg warning check {check * 1e3:.1f} ms, "
+            f"OpenCV decode {decode * 1e3:.1f} ms (+{check / decode:.0%})"
         )
 
 

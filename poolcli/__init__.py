@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 
 _ERRORS = (
     "DeviceError",
+    "FileTooLargeError",
     "FormatError",
     "ImageReadError",
     "ImageShapeError",
@@ -47,6 +48,7 @@ _LAZY = {
 
 __all__ = [
     "DeviceError",
+    "FileTooLargeError",
     "FormatError",
     "ImageReadError",
     "ImageShapeError",
@@ -74,6 +76,7 @@ __all__ = [
 if TYPE_CHECKING:
     from .errors import (
         DeviceError,
+        FileTooLargeError,
         FormatError,
         ImageReadError,
         ImageShapeError,

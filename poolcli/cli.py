@@ -381,7 +381,7 @@ def output_options(f: Callable) -> Callable:
         click.Option(["--background"], type=COLOR, default=None,
                      help="Colour under transparent pixels: white, black, gray, #RRGGBB or R,G,B. Implies --flatten."),
         click.Option(["--quality"], type=click.IntRange(1, 100), default=None, metavar="1..100",
-                     help="JPEG and WebP quality.  [default: 95; PNG and TIFF keep the exact result]"),
+                     help="JPEG and WebP quality.  [default: JPEG 95, WebP lossless; PNG and TIFF keep the exact result]"),
         click.Option(["--dry-run"], is_flag=True,
                      help="Say what would be written (or skipped) and the output sizes; write nothing."),
         click.Option(["-q", "--quiet"], is_flag=True, help="Print errors only."),
@@ -569,7 +569,7 @@ for _info in ops.OPS.values():
 @click.option("--kernels", type=PairListType(), default=None, metavar="N,N,...",
               help="Several kernels, one column each (replaces -k): rows are ops, columns kernels. "
                    "The stride is each kernel unless -s is given.")  # fmt: skip
-@click.option("--diff", is_flag=True, help="Add |op − first op| panels, all on one colour scale, in pixel values.")
+@click.option("--diff", is_flag=True, help="Add |first op − op| panels, all on one colour scale, in pixel values.")
 @knob_options(("kernel", "stride", "padding", "dilation", "ceil_mode", "count_include_pad", "divisor"))
 @read_options
 @device_option

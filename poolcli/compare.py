@@ -118,7 +118,7 @@ def comparison_grid(image: np.ndarray, plan: Comparison, device: str = "cpu") ->
     """The panels of a comparison figure, every one pooled by :mod:`poolcli.pooling`.
 
     One kernel setting: the original and one panel per op in a row, the
-    difference panels (``|op - first op|``) in a row below. Several: one row
+    difference panels (``|first op - op|``) in a row below, all on one colour scale. Several: one row
     per op (then per difference) and one column per kernel, after a first
     column holding the original.
 
@@ -139,7 +139,7 @@ def comparison_grid(image: np.ndarray, plan: Comparison, device: str = "cpu") ->
     panels = [[result_panel(out, _title(spec)) for spec, out in column] for column in results]
     # each op against the first: the difference a student asks about (max vs avg, min vs avg ...)
     diffs = [
-        [difference_panel(b, column[0][1], y.short, column[0][0].short) for y, b in column[1:]] for column in results
+        [difference_panel(column[0][1], b, column[0][0].short, y.short) for y, b in column[1:]] for column in results
     ] if plan.diff else [[] for _ in results]  # fmt: skip
     original = original_panel(image)
     if len(plan.columns) == 1:

@@ -18,7 +18,7 @@ from pathlib import Path
 from .errors import ImageReadError, InputError, NoImagesAtTopError, NoImagesError
 from .ops import OUTPUT_NAME
 from .paths import IMAGE_EXTENSIONS, STDIO, TEMP_SUFFIX
-from .sniff import HEAD_BYTES, looks_like_image
+from .sniff import SNIFF_BYTES, looks_like_image
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,7 @@ def _is_image(path: Path) -> bool:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return False
         with open(path, "rb") as fh:
-            return looks_like_image(fh.read(HEAD_BYTES))
+            return looks_like_image(fh.read(SNIFF_BYTES))
     except OSError:
         return False
 

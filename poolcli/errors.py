@@ -143,6 +143,31 @@ class ImageTooLargeError(ImageReadError):
         self.limit = limit
 
 
+class FileTooLargeError(ImageReadError):
+    """The file (or stream) holds more bytes than any image of the allowed pixel count can take.
+
+    Attributes
+    ----------
+    size : int or None
+        The file's size in bytes; None for a stream, whose reading stopped at the limit.
+    limit : int
+        The most bytes accepted (see :func:`poolcli.image_io.max_file_bytes`).
+    max_pixels : int
+        The pixel cap the limit follows from.
+    """
+
+    def __init__(self, size: int | None, limit: int, max_pixels: int, *, path: str | Path | None = None):
+        what = (
+            f"file too large: {size:,} bytes, over {limit:,}"
+            if size is not None
+            else f"input too large: over {limit:,} bytes"
+        )
+        super().__init__(f"{what}, the most an image of at most {max_pixels:,} pixels can take", path=path)
+        self.size = size
+        self.limit = limit
+        self.max_pixels = max_pixels
+
+
 class ImageShapeError(InputError, ValueError):
     """The image cannot be pooled as asked (unsupported dtype or layout, ...).
 

@@ -16,7 +16,13 @@ What the pictures promise:
 * by default every panel covers the same area as the original and is drawn
   with nearest-neighbour when enlarged, so pooled blocks stay visible;
   ``true_size`` draws each panel at its real size relative to the original;
-* alpha is shown over a checkerboard.
+* alpha is shown over a checkerboard;
+* all difference panels of a figure share one colour scale, 0 to the largest
+  difference in any of them, so equal colours mean equal values;
+* a panel is never handed to matplotlib larger than it is drawn: a large
+  image is first reduced to the panel's pixel size by averaging the pixels
+  each drawn pixel covers (:func:`shrink`), so a 9000 x 9000 photo costs a
+  figure about its drawn size in memory, not twenty times the image.
 
 Sizes in titles are ``H×W px (H×W)``: rows first, as everywhere in poolcli.
 """
@@ -50,6 +56,10 @@ FIGURE_MAX_IN = 22.0
 #: Panels with at most this many rows and columns can carry their values.
 ANNOTATE_MAX = 16
 ANNOTATE_CELL_IN = 0.42
+#: Numbers are written at most this large, and left out below the smaller size (points).
+ANNOTATE_MAX_PT, ANNOTATE_MIN_PT = 10.0, 4.0
+#: The share of a cell's width and height the longest number may fill, so neighbours never touch.
+ANNOTATE_FILL = 0.84
 DIFF_CMAP = "magma"
 
 _MARGIN_IN, _GUTTER_IN = 0.25, 0.35
@@ -119,11 +129,15 @@ def difference_panel(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> 
     """
     if a.shape != b.shape:
         raise ValueError(f"cannot subtract images of shapes {a.shape} and {b.shape}")
-    diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
     note = ""
-    if diff.ndim == 3:
-        diff = diff.max(axis=2)
+    if a.ndim == 3:
+        # a channel at a time: a float64 copy of one channel, not of the whole colour image
+        diff = np.abs(a[..., 0].astype(np.float64) - b[..., 0])
+        for c in range(1, a.shape[2]):
+            np.maximum(diff, np.abs(a[..., c].astype(np.float64) - b[..., c]), out=diff)
         note = " (largest of R,G,B)" if a.shape[2] == 3 else " (largest channel)"
+    else:
+        diff = np.abs(a.astype(np.float64) - b)
     return Panel(diff, f"|{name_a} − {name_b}|{note}\n{size_text(diff.shape)}", "diff")
 
 
@@ -161,8 +175,15 @@ def make_figure(grid: Grid, style: FigureStyle = FigureStyle()) -> Figure:
 
     The first panel is the reference: its shape sets every panel's displayed
     size. All image panels share one value scale (their
-    :func:`display_range` s combined). The panel axes carry the gid
-    ``"panel"``, colour bars ``"colorbar"``.
+    :func:`display_range` s combined); all difference panels share one
+    colour scale, 0 to the largest difference in any of them. Each panel
+    larger than it is drawn is reduced first (:func:`shrink`). The panel
+    axes carry the gid ``"panel"``, colour bars ``"colorbar"``.
+
+    With ``style.annotate``, each panel of at most :data:`ANNOTATE_MAX`
+    rows and columns gets its values, sized to the cells so that no two
+    numbers touch; :func:`annotation_notes` tells which panels were left
+    without numbers, and why.
 
     Returns
     -------
@@ -171,28 +192,14 @@ def make_figure(grid: Grid, style: FigureStyle = FigureStyle()) -> Figure:
     """
     from matplotlib.figure import Figure
 
-    panels = [p for row in grid for p in row if p is not None]
-    if not panels:
-        raise ValueError("a figure needs at least one panel")
+    layout = _layout(grid, style)
+    panels = layout.panels
     reference = panels[0].image
-    height, width = reference.shape[:2]
     images = [p.image for p in panels if p.kind == "image"]
     lo, hi = _shared_range(images)
-    n_rows, n_cols = len(grid), max(len(row) for row in grid)
-
-    pw, ph = _panel_inches(height, width, style.annotate)
-    bars = [_COLORBAR_IN if any(p is not None and p.kind == "diff" for p in row) else 0.0 for row in grid]
-    for _ in range(4):  # lay out; again with smaller panels while the figure is too large (gutters do not shrink)
-        wrap = max(12, int((pw + _GUTTER_IN * 0.8) / _CHAR_IN))
-        titles = [[_wrap(p.title, wrap) if p else "" for p in row] for row in grid]
-        bands = [max((t.count("\n") + 1 for t in row if t), default=1) * _LINE_IN + 0.12 for row in titles]
-        fig_w = 2 * _MARGIN_IN + n_cols * pw + (n_cols - 1) * _GUTTER_IN
-        fig_h = _HEADER_IN + sum(bands) + n_rows * ph + sum(bars) + _BOTTOM_IN
-        # only the pictures shrink; titles and colour bars keep a readable size
-        shrink = min(1.0, FIGURE_MAX_IN / fig_w, FIGURE_MAX_IN / fig_h)
-        if shrink > 0.99 or pw * shrink < 0.8:
-            break
-        pw, ph = pw * shrink, ph * shrink
+    pw, ph, fig_w, fig_h = layout.pw, layout.ph, layout.fig_w, layout.fig_h
+    titles, bands, bars = layout.titles, layout.bands, layout.bars
+    diff_top = _diff_top(panels)
 
     fig = Figure(figsize=(fig_w, fig_h), dpi=style.dpi, facecolor="white")
     heading = style.title if style.title is not None else ""
@@ -201,7 +208,7 @@ def make_figure(grid: Grid, style: FigureStyle = FigureStyle()) -> Figure:
     fig.text(0.5, 1 - (0.14 + (0.24 if heading else 0.0)) / fig_h, info, ha="center", va="top", fontsize=8.5,
              color="0.3")  # fmt: skip
 
-    limits = _limits(panels, height, width, style.true_size)
+    limits = layout.limits
     top = _HEADER_IN
     for r, row in enumerate(grid):
         top += bands[r]
@@ -215,7 +222,7 @@ def make_figure(grid: Grid, style: FigureStyle = FigureStyle()) -> Figure:
             ax.set_xlim(0, limits[1])
             ax.set_ylim(limits[0], 0)
             ax.set_title(titles[r][c], fontsize=_TITLE_PT, pad=4, linespacing=1.15)
-            image = _draw(ax, panel, style, lo, hi, limits, (pw, ph))
+            image = _draw(ax, panel, style, lo, hi, limits, (pw, ph), diff_top)
             if panel.kind == "diff":
                 # under the drawn map (which is smaller than the panel in true-size mode), wide enough for ticks
                 drawn = _extent(panel.image.shape, limits, style.true_size)
@@ -254,6 +261,111 @@ def write_figure(path: str | Path, grid: Grid, style: FigureStyle = FigureStyle(
 # --- drawing -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """Where everything of a figure goes, in inches (what :func:`make_figure` draws)."""
+
+    panels: list[Panel]
+    pw: float
+    ph: float
+    fig_w: float
+    fig_h: float
+    titles: list[list[str]]
+    bands: list[float]
+    bars: list[float]
+    limits: tuple[int, int]
+
+
+def _layout(grid: Grid, style: FigureStyle) -> _Layout:
+    panels = [p for row in grid for p in row if p is not None]
+    if not panels:
+        raise ValueError("a figure needs at least one panel")
+    height, width = panels[0].image.shape[:2]
+    n_rows, n_cols = len(grid), max(len(row) for row in grid)
+    pw, ph = _panel_inches(height, width, style.annotate)
+    bars = [_COLORBAR_IN if any(p is not None and p.kind == "diff" for p in row) else 0.0 for row in grid]
+    for _ in range(4):  # lay out; again with smaller panels while the figure is too large (gutters do not shrink)
+        wrap = max(12, int((pw + _GUTTER_IN * 0.8) / _CHAR_IN))
+        titles = [[_wrap(p.title, wrap) if p else "" for p in row] for row in grid]
+        bands = [max((t.count("\n") + 1 for t in row if t), default=1) * _LINE_IN + 0.12 for row in titles]
+        fig_w = 2 * _MARGIN_IN + n_cols * pw + (n_cols - 1) * _GUTTER_IN
+        fig_h = _HEADER_IN + sum(bands) + n_rows * ph + sum(bars) + _BOTTOM_IN
+        # only the pictures shrink; titles and colour bars keep a readable size
+        factor = min(1.0, FIGURE_MAX_IN / fig_w, FIGURE_MAX_IN / fig_h)
+        if factor > 0.99 or pw * factor < 0.8:
+            break
+        pw, ph = pw * factor, ph * factor
+    limits = _limits(panels, height, width, style.true_size)
+    return _Layout(panels, pw, ph, fig_w, fig_h, titles, bands, bars, limits)
+
+
+def _drawn_inches(shape: tuple[int, ...], limits: tuple[int, int], true_size: bool,
+                  panel_in: tuple[float, float]) -> tuple[float, float]:  # fmt: skip
+    """(width, height) in inches the image itself covers: less than its panel in true-size mode."""
+    extent = _extent(shape, limits, true_size)
+    return (panel_in[0] * (extent[1] - extent[0]) / limits[1], panel_in[1] * (extent[2] - extent[3]) / limits[0])
+
+
+def _diff_top(panels: list[Panel]) -> float:
+    """The top of the one colour scale every difference panel shares: the largest difference in any."""
+    tops = [float(np.nanmax(p.image)) for p in panels if p.kind == "diff" and p.image.size]
+    top = max(tops, default=0.0)
+    return top if top > 0 else 1.0
+
+
+def shrink(image: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """``image`` reduced to at most ``rows`` x ``cols`` by area averaging; unchanged if it is not larger.
+
+    Output cell ``i`` of ``m`` along an axis of length ``n`` is the mean of
+    input cells ``floor(i*n/m)`` to ``floor((i+1)*n/m) - 1``: every input
+    pixel counts once, with equal weight, so a fine pattern turns into its
+    average grey instead of aliasing into a false one. Only axes longer than
+    asked are reduced (never enlarged); the image's own byte order becomes
+    the machine's.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W) or (H, W, C)
+    rows, cols : int
+        The most rows and columns wanted (at least 1).
+
+    Returns
+    -------
+    ndarray of shape (min(H, rows), min(W, cols)[, C]), same dtype (integers rounded).
+
+    >>> shrink(np.array([[0, 10, 20, 30], [40, 50, 60, 70]], np.uint8), 1, 2)
+    array([[25, 45]], dtype=uint8)
+    """
+    if not image.dtype.isnative:
+        image = image.astype(image.dtype.newbyteorder("="))
+    h, w = image.shape[:2]
+    if h <= rows and w <= cols:
+        return image
+    # float32 holds sums of a few hundred 8- or 16-bit samples exactly; wider samples are summed in float64
+    acc = np.float32 if image.dtype.itemsize <= 2 else np.float64
+    if h > rows:
+        starts = (np.arange(rows + 1) * h) // rows
+        out = np.empty((rows, *image.shape[1:]), acc)
+        for i in range(rows):  # a band at a time: no float copy of the whole image
+            np.sum(image[starts[i] : starts[i + 1]], axis=0, dtype=acc, out=out[i])
+        out /= np.diff(starts).astype(acc).reshape(-1, *[1] * (image.ndim - 1))
+    else:
+        out = image.astype(acc)
+    if w > cols:
+        starts = (np.arange(cols + 1) * w) // cols
+        out = np.add.reduceat(out, starts[:-1], axis=1) / np.diff(starts).astype(acc).reshape(
+            1, -1, *[1] * (image.ndim - 2)
+        )
+    if image.dtype.kind in "iu":
+        return np.rint(out).astype(image.dtype)
+    return out.astype(image.dtype)
+
+
+def _round(value: float) -> str:
+    """A value for people: 4 significant digits (``0.1235``, ``3.333``, ``6.554e+04``)."""
+    return f"{value:.4g}"
+
+
 def _panel_inches(height: int, width: int, annotate: bool) -> tuple[float, float]:
     """(width, height) of a panel in inches, keeping the original's aspect ratio."""
     long_px = max(height, width)
@@ -281,17 +393,17 @@ def _extent(shape: tuple[int, ...], limits: tuple[int, int], true_size: bool) ->
 
 
 def _draw(ax: Axes, panel: Panel, style: FigureStyle, lo: float, hi: float, limits: tuple[int, int],
-          panel_in: tuple[float, float]) -> object:  # fmt: skip
-    image = panel.image
-    extent = _extent(image.shape, limits, style.true_size)
-    # inches the image itself covers (less than the panel in true-size mode)
-    drawn_in = (panel_in[0] * (extent[1] - extent[0]) / limits[1], panel_in[1] * (extent[2] - extent[3]) / limits[0])
-    # enlarged pixels stay hard-edged blocks; shrunk ones are filtered so they do not alias
-    interpolation = "nearest" if drawn_in[0] * style.dpi >= image.shape[1] else "antialiased"
+          panel_in: tuple[float, float], diff_top: float) -> object:  # fmt: skip
+    extent = _extent(panel.image.shape, limits, style.true_size)
+    drawn_in = _drawn_inches(panel.image.shape, limits, style.true_size, panel_in)
+    # matplotlib gets no more pixels than it draws: its resampling works on float copies of the whole array
+    drawn_px = (max(1, round(drawn_in[1] * style.dpi)), max(1, round(drawn_in[0] * style.dpi)))
+    image = shrink(panel.image, *drawn_px)
+    # enlarged pixels stay hard-edged blocks; a shrunk image is already averaged to the drawn size
+    interpolation = "nearest" if image is not panel.image or drawn_px[1] >= image.shape[1] else "antialiased"
     common = {"extent": extent, "interpolation": interpolation, "aspect": "auto"}
     if panel.kind == "diff":
-        top = float(image.max()) if image.size else 0.0
-        shown = ax.imshow(image, cmap=DIFF_CMAP, vmin=0.0, vmax=top if top > 0 else 1.0, **common)
+        shown = ax.imshow(image, cmap=DIFF_CMAP, vmin=0.0, vmax=diff_top, **common)
     elif image.ndim == 2 or image.shape[2] not in (3, 4):
         gray = image if image.ndim == 2 else image[:, :, 0]
         shown = ax.imshow(gray, cmap=style.cmap, vmin=lo, vmax=hi, **common)
@@ -300,8 +412,10 @@ def _draw(ax: Axes, panel: Panel, style: FigureStyle, lo: float, hi: float, limi
             _checkerboard(ax, extent, limits)
         shown = ax.imshow(_rgb_for_display(image, lo, hi), **common)
     _frame(ax, extent)
-    if style.annotate and max(image.shape[:2]) <= ANNOTATE_MAX:
-        _annotate(ax, panel, shown, extent, drawn_in)
+    if style.annotate:
+        size, _ = _annotation_size(panel, drawn_in)
+        if size is not None:
+            _annotate(ax, panel, shown, extent, size)
     return shown
 
 
@@ -338,19 +452,11 @@ def _checkerboard(ax: Axes, extent: tuple[float, float, float, float], limits: t
 
 
 def _annotate(ax: Axes, panel: Panel, shown: object, extent: tuple[float, float, float, float],
-              drawn_in: tuple[float, float]) -> None:  # fmt: skip
-    """Write each pixel's value in its cell, black on light cells and white on dark ones."""
+              size: float) -> None:  # fmt: skip
+    """Write each pixel's value in its cell at ``size`` points, black on light cells and white on dark ones."""
     image = panel.image
     h, w = image.shape[:2]
-    cell_pt = min(drawn_in[0] / w, drawn_in[1] / h) * 72
-    values = image[..., :3] if image.ndim == 3 else image[..., None]
-    integral = image.dtype.kind in "iu" or bool(np.all(np.mod(image, 1) == 0))
-    texts = [["\n".join(_number(v, integral) for v in values[i, j]) for j in range(w)] for i in range(h)]
-    longest = max(max(len(line) for line in t.split("\n")) for row in texts for t in row)
-    lines = values.shape[2]
-    size = min(10.0, cell_pt / (0.62 * max(longest, 2)), cell_pt / (1.3 * lines))
-    if size < 4:
-        return  # illegible: leave the picture clean
+    texts = _cell_texts(image)
     rgba = shown.to_rgba(shown.get_array())  # type: ignore[attr-defined]
     luminance = rgba[..., :3] @ np.array([0.299, 0.587, 0.114])
     dx, dy = (extent[1] - extent[0]) / w, (extent[2] - extent[3]) / h
@@ -359,6 +465,87 @@ def _annotate(ax: Axes, panel: Panel, shown: object, extent: tuple[float, float,
             ax.text(extent[0] + (j + 0.5) * dx, extent[3] + (i + 0.5) * dy, texts[i][j], ha="center",
                     va="center", fontsize=size, linespacing=1.0,
                     color="black" if luminance[i, j] > 0.5 else "white")  # fmt: skip
+
+
+def _cell_texts(image: np.ndarray) -> list[list[str]]:
+    """The text of each cell: one number, or R, G, B on three lines."""
+    values = image[..., :3] if image.ndim == 3 else image[..., None]
+    integral = image.dtype.kind in "iu" or bool(np.all(np.mod(image, 1) == 0))
+    return [
+        ["\n".join(_number(v, integral) for v in values[i, j]) for j in range(image.shape[1])]
+        for i in range(image.shape[0])
+    ]
+
+
+def _annotation_size(panel: Panel, drawn_in: tuple[float, float]) -> tuple[float | None, str | None]:
+    """The font size (points) that fits ``panel``'s numbers in its cells, or None and why not.
+
+    The longest number is measured with matplotlib's own font metrics at
+    :data:`ANNOTATE_MAX_PT`; the size is scaled so it fills at most
+    :data:`ANNOTATE_FILL` of a cell's width, and its lines at most that share
+    of the cell's height, so no two numbers can touch.
+    """
+    image = panel.image
+    h, w = image.shape[:2]
+    name = panel.title.split("\n")[0]
+    if max(h, w) > ANNOTATE_MAX:
+        return None, f"numbers left out of '{name}': {h}×{w} px, more than {ANNOTATE_MAX}×{ANNOTATE_MAX}"
+    texts = _cell_texts(image)
+    lines = texts[0][0].count("\n") + 1
+    width_pt, line_pt = _text_extent_pt(max((t for row in texts for t in row), key=_longest_line_pt))
+    cell_w, cell_h = drawn_in[0] / w * 72, drawn_in[1] / h * 72
+    size = min(ANNOTATE_MAX_PT,
+               ANNOTATE_MAX_PT * ANNOTATE_FILL * cell_w / width_pt,
+               ANNOTATE_MAX_PT * ANNOTATE_FILL * cell_h / (line_pt * lines))  # fmt: skip
+    if size < ANNOTATE_MIN_PT:
+        return None, (
+            f"numbers left out of '{name}': its cells are {cell_w:.0f} pt wide, too small for legible numbers "
+            f"({size:.1f} pt, under {ANNOTATE_MIN_PT:g} pt)"
+        )
+    return size, None
+
+
+def _longest_line_pt(text: str) -> float:
+    return _text_extent_pt(text)[0]
+
+
+def _text_extent_pt(text: str) -> tuple[float, float]:
+    """(widest line, height of one line) of ``text`` at :data:`ANNOTATE_MAX_PT` points, from the font's metrics."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    font = FontProperties(size=ANNOTATE_MAX_PT)
+    measure = TextToPath().get_text_width_height_descent
+    width = max(measure(line, font, ismath=False)[0] for line in text.split("\n"))
+    # a line as matplotlib spaces them (linespacing 1.0): the height of "lp", ascender to descender
+    line = measure("lp", font, ismath=False)[1]
+    return width, line
+
+
+def annotation_notes(grid: Grid, style: FigureStyle) -> list[str]:
+    """Why panels of ``grid`` drawn with ``style`` carry no numbers, one line each (empty without ``annotate``).
+
+    A panel is left without numbers when it has more than
+    :data:`ANNOTATE_MAX` rows or columns, or when its cells are too small
+    for numbers of at least :data:`ANNOTATE_MIN_PT` points at this layout
+    and dpi. :func:`make_figure` makes the same decisions; the library never
+    prints, so a caller shows these.
+
+    >>> import numpy as np
+    >>> grid = [[original_panel(np.zeros((20, 30), np.uint8))]]
+    >>> annotation_notes(grid, FigureStyle(annotate=True))
+    ["numbers left out of 'original': 20×30 px, more than 16×16"]
+    """
+    if not style.annotate:
+        return []
+    layout = _layout(grid, style)
+    notes = []
+    for panel in layout.panels:
+        drawn_in = _drawn_inches(panel.image.shape, layout.limits, style.true_size, (layout.pw, layout.ph))
+        note = _annotation_size(panel, drawn_in)[1]
+        if note is not None:
+            notes.append(note)
+    return notes
 
 
 def _number(value: np.generic, integral: bool) -> str:
@@ -373,7 +560,7 @@ def _shared_range(images: list[np.ndarray]) -> tuple[float, float]:
 def _describe(image: np.ndarray, lo: float, hi: float) -> str:
     channels = 1 if image.ndim == 2 else image.shape[2]
     kind = {1: "gray", 3: "RGB", 4: "RGBA (alpha over a checkerboard)"}.get(channels, f"{channels} channels")
-    scale = f"{lo:g}..{hi:g}"
+    scale = f"{_round(lo)}..{_round(hi)}"
     fixed = image.dtype in (np.uint8, np.uint16)
     return f"{image.dtype.name} {kind}, values drawn on a {'fixed ' if fixed else ''}{scale} scale, not stretched"
 

@@ -16,16 +16,20 @@ changes process-wide state per call, so reads and writes may run in threads.
 from __future__ import annotations
 
 import errno
+import io
 import os
+import stat
+import struct
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from .errors import (
+    FileTooLargeError,
     FormatError,
     ImageReadError,
     ImageTooLargeError,
@@ -37,7 +41,7 @@ from .errors import (
     WriteError,
 )
 from .paths import TEMP_SUFFIX, UMASK, temp_prefix
-from .sniff import DEFAULT_MAX_PIXELS, HEAD_BYTES, Header, looks_like_image, probe
+from .sniff import DEFAULT_MAX_PIXELS, Header, looks_like_image, probe
 
 ColorMode = Literal["auto", "gray", "rgb", "unchanged"]
 WHITE: tuple[int, int, int] = (255, 255, 255)
@@ -212,7 +216,7 @@ def load_image(
     or a file with several frames, gives a warning.
     """
     return load_image_bytes(
-        read_bytes(path),
+        read_bytes(path, max_pixels),
         color,
         name=str(path),
         ignore_orientation=ignore_orientation,
@@ -263,9 +267,21 @@ def load_image_bytes(
     warnings: list[str] = []
     if header is not None:
         data = _vet(data, header, warnings, name=name, max_pixels=max_pixels, allow_truncated=allow_truncated)
+        if header.format == "JPEG" and header.problem is None:  # damage found above is already a warning
+            warnings.extend(jpeg_decoder_warnings(data))
+    wide = None
+    if header is not None and header.format == "TIFF" and color in ("auto", "unchanged"):
+        wide, note = _gray_alpha_tiff(data)
+        if note is not None:
+            warnings.append(note)
     if strict and warnings:
         raise StrictError(warnings[0], path=name)
-    image = _decode(data, color, header, name)
+    if wide is None:
+        image = _decode(data, color, header, name)
+    else:  # gray and alpha side by side: spread the gray over R, G, B, as OpenCV does for a gray+alpha PNG
+        pairs = _decode(wide, color, header, name)
+        gray = pairs[:, 0::2]
+        image = np.dstack([gray, gray, gray, pairs[:, 1::2]])
     if not ignore_orientation and header is not None:
         image = apply_orientation(image, header.orientation)
     fmt = None if header is None else header.format
@@ -295,7 +311,8 @@ def _vet(data: bytes, header: Header, warnings: list[str], *, name: str, max_pix
     else:
         raise ImageReadError(f"corrupt or truncated: {header.problem}", path=name)
     if header.frames > 1:
-        warnings.append(f"{header.frames} frames, used the first")
+        count = f"{header.frames} frames" if header.frames_exact else f"at least {header.frames} frames"
+        warnings.append(f"{count}, used the first")
     return data
 
 
@@ -331,6 +348,99 @@ def _decode(data: bytes, color: ColorMode, header: Header | None, name: str) -> 
             raise ImageReadError(f"unsupported sample format {header.sample} (OpenCV cannot decode it)", path=name)
         raise ImageReadError(f"corrupt or truncated, or a {header.format} variant this OpenCV cannot decode", path=name)
     return _to_rgb(image)
+
+
+def jpeg_decoder_warnings(data: bytes) -> list[str]:
+    """What libjpeg warns about while decoding ``data``: damage it recovered from, in one line each.
+
+    The structure check (:mod:`poolcli.sniff`) finds lost restart intervals,
+    but damage inside entropy-coded data is seen only by decoding it. libjpeg
+    then recovers and prints ``Corrupt JPEG data: ...`` on stderr, which
+    OpenCV does not pass on. This asks libjpeg-turbo through ``simplejpeg``
+    (a dependency; without it this returns ``[]`` and such damage goes
+    unnoticed, as before): it decodes at 1/8 scale in gray, which still
+    reads every bit of the entropy-coded data (where the damage shows) but
+    skips most of the inverse DCT and all colour work. The pixels poolcli
+    returns are still OpenCV's.
+
+    Returns
+    -------
+    list of str
+        Empty for a sound file (and for one libjpeg cannot decode at all:
+        OpenCV's decode reports that).
+    """
+    try:
+        import simplejpeg
+    except ImportError:
+        return []
+    options = {"colorspace": "GRAY", "fastdct": True, "fastupsample": True, "min_factor": 8}
+    try:
+        simplejpeg.decode_jpeg(data, strict=True, **options)  # strict: stop at libjpeg's first warning
+        return []
+    except ValueError as exc:
+        message = str(exc).strip()
+    except Exception:  # a checker that fails is no reason to refuse a file OpenCV may read
+        return []
+    try:  # was it a warning (decoding goes on past it) or a fatal error?
+        simplejpeg.decode_jpeg(data, strict=False, **options)
+    except Exception:
+        return []
+    detail = message.removeprefix("Corrupt JPEG data: ")
+    if detail != message:
+        return [f"corrupt JPEG data: {detail}; the decoder recovered, some pixels may be wrong"]
+    return [f"the JPEG decoder warned: {message}"]
+
+
+# TIFF compressions whose decoded strips do not depend on the samples per pixel.
+_BYTE_STREAM_COMPRESSIONS = frozenset([1, 5, 8, 32773, 32946])  # none, LZW, Deflate, PackBits, old Deflate
+
+
+def _gray_alpha_tiff(data: bytes) -> tuple[bytes | None, str | None]:
+    """For a gray+alpha TIFF, the bytes OpenCV can read with the alpha kept, or a warning why not.
+
+    OpenCV reads a 2-sample TIFF as gray and drops the alpha. Declared as a
+    1-sample gray image twice as wide, the same strips decode to gray and
+    alpha interleaved (G, A, G, A, ...) in the file's own sample format. That
+    holds for strips compressed as a byte stream without a predictor, stored
+    interleaved; other layouts are read as OpenCV reads them, with a warning.
+    Returns ``(None, None)`` for any other TIFF.
+    """
+    try:
+        order = "<" if data[:2] == b"II" else ">"
+        (ifd,) = struct.unpack(order + "I", data[4:8])
+        (count,) = struct.unpack(order + "H", data[ifd : ifd + 2])
+        entries = {}
+        for i in range(count):
+            at = ifd + 2 + 12 * i
+            tag, kind, n = struct.unpack(order + "HHI", data[at : at + 8])
+            first = struct.unpack(
+                order + ("H" if kind == 3 else "I"), data[at + 8 : at + 10 if kind == 3 else at + 12]
+            )[0]
+            entries[tag] = (at, kind, n, first)
+    except (struct.error, IndexError):
+        return None, None
+    value = {tag: entry[3] for tag, entry in entries.items()}
+    if value.get(277) != 2 or value.get(262) not in (0, 1) or value.get(338) not in (1, 2) or 256 not in entries:
+        return None, None  # not gray + one alpha sample
+    width_at, width_kind, _, width = entries[256]
+    compression = value.get(259, 1)
+    if 322 in entries:
+        how = "in tiles"
+    elif value.get(284, 1) != 1:
+        how = "in separate planes"
+    elif value.get(317, 1) != 1:
+        how = "with a predictor"
+    elif compression not in _BYTE_STREAM_COMPRESSIONS:
+        how = f"with compression {compression}"
+    elif width_kind == 3 and 2 * width > 0xFFFF:
+        how = "this wide"
+    else:
+        wide = bytearray(data)
+        struct.pack_into(order + ("H" if width_kind == 3 else "I"), wide, width_at + 8, 2 * width)
+        struct.pack_into(order + "H", wide, entries[277][0] + 8, 1)  # samples per pixel
+        struct.pack_into(order + "I", wide, entries[338][0] + 4, 0)  # no extra samples
+        return bytes(wide), None
+    return None, f"gray+alpha TIFF stored {how}: OpenCV reads it only as 8-bit gray, the alpha dropped"
 
 
 # TIFF sample formats OpenCV decodes (bilevel and 4-bit are expanded to uint8).
@@ -371,59 +481,176 @@ def _cv2() -> Any:
     return cv2
 
 
-def read_bytes(path: str | Path) -> bytes:
-    """The file's bytes, with OS errors turned into one-line :class:`ImageReadError`."""
+# The most bytes one pixel takes in a file OpenCV reads: 32, a float64 RGBA
+# TIFF stored uncompressed (4 samples of 8 bytes), the widest sample layout
+# it decodes. The rest stay below that even at their worst: PFM and
+# uncompressed EXR 16 (float32 RGBA), 16-bit RGBA PNM/PAM/PNG 8 (PNG's
+# deflate "stored" blocks add 5 bytes per 64 KiB), ASCII PPM about 18
+# ("65535 " per sample), JPEG of pure noise at quality 100 under 5
+# (measured: 4.1 for 4:4:4 RGB, 4.8 for CMYK).
+MAX_BYTES_PER_PIXEL = 32
+# Everything besides the pixels: EXIF, XMP and ICC blocks, thumbnails, PNG
+# text chunks, padding. Real files carry a few MB at most.
+METADATA_SLACK = 64 << 20
+#: Bytes read first, before anything else, to refuse what is not an image.
+HEAD_BYTES = 4096
+_CHUNK = 8 << 20
+
+
+def max_file_bytes(max_pixels: int) -> int | None:
+    """The most bytes a file holding one image of ``max_pixels`` pixels can take (None: no limit).
+
+    ``32 * max_pixels + 64 MiB``: 32 bytes per pixel is the widest sample
+    layout OpenCV decodes (float64 RGBA, uncompressed), the 64 MiB room for
+    metadata. A multi-frame file counts whole, though only its first frame
+    is read.
+
+    >>> max_file_bytes(1_000_000), max_file_bytes(0)
+    (99108864, None)
+    """
+    return MAX_BYTES_PER_PIXEL * max_pixels + METADATA_SLACK if max_pixels else None
+
+
+def read_bytes(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
+    """The bytes of an image file, read with limits; OS errors as one-line :class:`ImageReadError`.
+
+    Only a regular file is opened (a FIFO, socket or device would block or
+    never end). Its first :data:`HEAD_BYTES` are read first, and a file
+    whose magic bytes are no image format OpenCV reads is refused at once.
+    A file larger than :func:`max_file_bytes` (``max_pixels``) is refused
+    from its size, without reading it; reading also stops there should the
+    file grow meanwhile.
+
+    Raises
+    ------
+    ImageReadError
+        Missing, unreadable, not a regular file, empty, or not an image.
+    FileTooLargeError
+        More bytes than an image of ``max_pixels`` pixels can take.
+    """
     p = Path(path)
     try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        reason = "dangling symbolic link" if p.is_symlink() else "not found"
-        raise ImageReadError(reason, path=path) from None
-    except IsADirectoryError:
-        raise ImageReadError("is a directory", path=path) from None
-    except PermissionError:
-        raise ImageReadError("permission denied", path=path) from None
+        info = os.stat(p)  # before opening: opening a FIFO blocks, opening a device can act
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise ImageReadError("symbolic link loop", path=path) from None
-        raise ImageReadError(exc.strerror or str(exc), path=path) from None
-    if not data:
-        raise ImageReadError("empty file", path=path)
-    return data
+        raise _os_read_error(exc, p, path) from None
+    _check_regular(info.st_mode, path)
+    limit = max_file_bytes(max_pixels)
+    if limit is not None and info.st_size > limit:
+        raise FileTooLargeError(info.st_size, limit, max_pixels, path=path)
+    # O_NONBLOCK: should a FIFO have been put in its place since, opening it does not block
+    nonblock = getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(p, os.O_RDONLY | nonblock | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise _os_read_error(exc, p, path) from None
+    with open(fd, "rb", buffering=0) as fh:
+        try:
+            _check_regular(os.fstat(fd).st_mode, path)
+            if nonblock:
+                os.set_blocking(fd, True)
+            return _read_limited(fh, limit, max_pixels, name=str(path))
+        except OSError as exc:
+            raise _os_read_error(exc, p, path) from None
 
 
-#: JPEG and WebP quality when none is asked for: high enough that pooled
-#: pixels survive nearly intact (a lossless format keeps them exactly).
-DEFAULT_QUALITY = 95
+def read_stream(stream: io.RawIOBase | io.BufferedIOBase, max_pixels: int = DEFAULT_MAX_PIXELS, *,
+                name: str = "-") -> bytes:  # fmt: skip
+    """The bytes of one image from a binary stream (standard input), read with the limits of :func:`read_bytes`.
 
+    The first :data:`HEAD_BYTES` are read first: a stream whose magic bytes
+    are no image format is refused without reading on. Reading stops after
+    :func:`max_file_bytes` (``max_pixels``) bytes, so an endless stream is
+    refused with bounded memory. ``name`` is for messages.
 
-def read_stream(stream: BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "-") -> bytes:
-    """An image's bytes from a stream (standard input), read with the same bounds as a file.
-
-    Reading stops at :func:`max_file_bytes` of ``max_pixels``; a stream
-    whose first bytes are not an image's is refused as soon as they are read.
+    Raises
+    ------
+    ImageReadError
+        Empty, not an image, or a read error.
+    FileTooLargeError
+        More bytes than an image of ``max_pixels`` pixels can take.
     """
-    head = stream.read(HEAD_BYTES)
+    try:
+        return _read_limited(stream, max_file_bytes(max_pixels), max_pixels, name=name)
+    except OSError as exc:
+        raise ImageReadError(exc.strerror or str(exc), path=name) from None
+
+
+def _read_limited(stream: io.RawIOBase | io.BufferedIOBase, limit: int | None, max_pixels: int, *,
+                  name: str) -> bytes:  # fmt: skip
+    """The head, checked, then the rest up to ``limit`` bytes (None: all)."""
+    head = _read_up_to(stream, HEAD_BYTES)
     if not head:
         raise ImageReadError("empty file", path=name)
     if not looks_like_image(head):
         raise ImageReadError("not a recognised image format", path=name)
-    cap = max_file_bytes(max_pixels)
-    rest = stream.read(cap - len(head) + 1) if cap else stream.read()
-    data = head + rest
-    if cap and len(data) > cap:
-        raise ImageTooLargeError(0, 0, max_pixels, path=name, what=f"more than {cap:,} bytes")
-    return data
+    out = io.BytesIO()
+    out.write(head)
+    total = len(head)
+    while True:
+        block = stream.read(_CHUNK if limit is None else min(_CHUNK, limit + 1 - total))
+        if not block:
+            break
+        total += len(block)
+        if limit is not None and total > limit:
+            raise FileTooLargeError(None, limit, max_pixels, path=name)
+        out.write(block)
+    return out.getvalue()
 
 
-def max_file_bytes(max_pixels: int) -> int:
-    """The most bytes a file of at most ``max_pixels`` pixels can sensibly hold (0: no limit).
+def _read_up_to(stream: io.RawIOBase | io.BufferedIOBase, size: int) -> bytes:
+    """``size`` bytes, fewer only at the end of the stream (a pipe hands them over in pieces)."""
+    parts: list[bytes] = []
+    got = 0
+    while got < size:
+        block = stream.read(size - got)
+        if not block:
+            break
+        parts.append(block)
+        got += len(block)
+    return b"".join(parts)
 
-    The largest samples OpenCV reads are 4 channels of 8 bytes (float64
-    RGBA TIFF), 32 bytes a pixel uncompressed; compression only makes files
-    smaller, and 64 MiB more leaves room for any metadata.
-    """
-    return 32 * max_pixels + (64 << 20) if max_pixels else 0
+
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _check_regular(mode: int, path: str | Path) -> None:
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise ImageReadError("is a directory", path=path)
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), "a special file")
+    raise ImageReadError(f"not a regular file ({kind})", path=path)
+
+
+def _os_read_error(exc: OSError, p: Path, path: str | Path) -> ImageReadError:
+    if isinstance(exc, FileNotFoundError):
+        return ImageReadError("dangling symbolic link" if p.is_symlink() else "not found", path=path)
+    if isinstance(exc, IsADirectoryError):
+        return ImageReadError("is a directory", path=path)
+    if isinstance(exc, PermissionError):
+        return ImageReadError("permission denied", path=path)
+    if exc.errno == errno.ELOOP:
+        return ImageReadError("symbolic link loop", path=path)
+    return ImageReadError(exc.strerror or str(exc), path=path)
+
+
+#: JPEG quality when none is asked for (OpenCV's and libjpeg's usual high setting).
+DEFAULT_JPEG_QUALITY = 95
+_QUALITY_SUFFIXES = {".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".webp": "WebP"}
+
+
+def check_quality(quality: int | None) -> int | None:
+    """Return ``quality`` if it is None or an integer 1..100; :class:`ParameterError` otherwise."""
+    if quality is None:
+        return None
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
+        raise ParameterError("quality", quality, "must be an integer from 1 to 100")
+    return int(quality)
 
 
 def encode_image(
@@ -431,22 +658,46 @@ def encode_image(
 ) -> bytes:
     """Encode ``image`` (RGB(A)) in the format ``path``'s extension selects.
 
-    ``png_compression`` (0..9) trades time for size in PNG files; OpenCV's
-    default is fast, fine for pooled images, large for figures. ``quality``
-    (1..100) is for JPEG and WebP; default :data:`DEFAULT_QUALITY`.
+    Parameters
+    ----------
+    path : path-like
+        Only its extension is used.
+    image : ndarray of shape (H, W) or (H, W, C)
+        RGB(A); its dtype and channels must fit the format (:func:`check_format`).
+    png_compression : int, optional
+        0..9, trading time for size in PNG files; OpenCV's default is fast,
+        fine for pooled images, large for figures.
+    quality : int, optional
+        1..100 for JPEG and WebP (lossy); ignored by the other formats, which
+        are lossless. None: JPEG at :data:`DEFAULT_JPEG_QUALITY` (95), WebP
+        lossless (OpenCV's default for WebP), so pooled values survive exactly.
+
+    Returns
+    -------
+    bytes
+        The encoded file.
+
+    Raises
+    ------
+    ParameterError
+        ``quality`` is not an integer from 1 to 100.
+    FormatError
+        The format cannot hold the image's samples or channels.
+    WriteError
+        OpenCV failed to encode it.
     """
+    quality = check_quality(quality)
     cv2 = _cv2()
     check_format(path, image)
+    if not image.dtype.isnative:  # OpenCV would take byte-swapped samples for native ones
+        image = image.astype(image.dtype.newbyteorder("="))
     suffix = Path(path).suffix.lower()
-    params: list[int] = []
-    if png_compression is not None and suffix == ".png":
-        params = [cv2.IMWRITE_PNG_COMPRESSION, png_compression]
-    if quality is not None and not (isinstance(quality, int) and 1 <= quality <= 100):
-        raise ParameterError("quality", quality, "must be an integer from 1 to 100")
-    if FORMATS[suffix] is _JPEG:
-        params = [cv2.IMWRITE_JPEG_QUALITY, quality or DEFAULT_QUALITY]
-    elif FORMATS[suffix] is _WEBP:
-        params = [cv2.IMWRITE_WEBP_QUALITY, quality or DEFAULT_QUALITY]
+    params = [cv2.IMWRITE_PNG_COMPRESSION, png_compression] if png_compression is not None and suffix == ".png" else []
+    kind = _QUALITY_SUFFIXES.get(suffix)
+    if kind == "JPEG":
+        params += [cv2.IMWRITE_JPEG_QUALITY, DEFAULT_JPEG_QUALITY if quality is None else quality]
+    elif kind == "WebP" and quality is not None:
+        params += [cv2.IMWRITE_WEBP_QUALITY, quality]
     try:
         ok, buf = cv2.imencode(suffix, _to_bgr(image), params)
     except cv2.error as exc:
@@ -472,10 +723,14 @@ def write_image(
     and channels (:class:`FormatError` otherwise: 16-bit data is never
     crushed into an 8-bit JPEG, alpha never silently dropped), unless a
     conversion is asked for with ``depth`` or ``flatten`` (see
-    :func:`prepare_output`). Missing folders are created.
+    :func:`prepare_output`). Missing folders are created. ``quality`` (1..100)
+    sets JPEG and WebP compression; None is JPEG quality 95 and lossless
+    WebP (see :func:`encode_image`).
 
     Raises
     ------
+    ParameterError
+        ``quality`` is not an integer from 1 to 100 (checked before anything is written).
     OutputExistsError
         ``path`` exists and ``overwrite`` is false.
     FormatError
@@ -483,6 +738,7 @@ def write_image(
     WriteError
         Encoding or writing failed; an existing file at ``path`` is untouched.
     """
+    check_quality(quality)
     image = prepare_output(image, depth=depth, flatten=flatten, background=background)
     data = encode_image(path, image, quality=quality)
     return write_bytes(path, data, overwrite=overwrite)
@@ -604,10 +860,26 @@ def write_bytes(path: str | Path, data: bytes, overwrite: bool = False) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file + rename).
 
     Without ``overwrite`` an existing file is never replaced, even one that
-    appears while the data is being written.
+    appears while the data is being written. The temporary file sits in the
+    target's folder as ``.<random>.poolcli-tmp`` (``paths.TEMP_SUFFIX``),
+    whatever the target's name.
+
+    Raises
+    ------
+    OutputPathError
+        ``path`` is a directory.
+    OutputExistsError
+        ``path`` exists and ``overwrite`` is false.
+    WriteError
+        The name is longer than the file system allows (NAME_MAX, 255 bytes
+        on most), or creating the folder, writing or renaming failed; an
+        existing file at ``path`` is untouched.
     """
     target = Path(path)
-    if target.is_dir():
+    name_bytes, name_max = len(os.fsencode(target.name)), _name_max(target.parent)
+    if name_bytes > name_max:
+        raise WriteError(f"file name too long ({name_bytes} bytes, the limit is {name_max})", path=path)
+    if os.path.isdir(target):
         raise OutputPathError("is a directory", path=path)
     if not overwrite and os.path.lexists(target):
         raise OutputExistsError(path)
@@ -619,6 +891,9 @@ def write_bytes(path: str | Path, data: bytes, overwrite: bool = False) -> Path:
         ) from None
     tmp_name = None
     try:
+        # a short name of its own (".pc<host>-<pid>-k2x9q_4a.poolcli-tmp"), whatever the target's length:
+        # one built from the target's name could pass NAME_MAX; the host and process let a later run tell
+        # an interrupted run's leftovers from a running one's (paths.remove_stale_temporaries)
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(), suffix=TEMP_SUFFIX)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -641,6 +916,16 @@ def write_bytes(path: str | Path, data: bytes, overwrite: bool = False) -> Path:
             except OSError:
                 pass
     return target
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name (in bytes) the file system under ``folder`` takes; 255 if it cannot say."""
+    for place in (folder, *folder.parents):
+        try:
+            return os.pathconf(place, "PC_NAME_MAX")
+        except (OSError, ValueError, AttributeError):  # missing folder; no pathconf (Windows)
+            continue
+    return 255
 
 
 def _link_no_clobber(tmp_name: str, target: Path) -> None:
@@ -667,9 +952,15 @@ def _cv_message(exc: Exception) -> str:
     return (text[-1] if text else "OpenCV error").strip()
 
 
+# Sample formats cv2.cvtColor converts; others (float64, int32, int8 ...) are reordered by NumPy.
+_CVT_DTYPES = frozenset(["uint8", "uint16", "float32"])
+
+
 def _to_rgb(image: np.ndarray) -> np.ndarray:
     cv2 = _cv2()
 
+    if image.ndim == 3 and image.shape[2] in (3, 4) and image.dtype.name not in _CVT_DTYPES:
+        return image[..., [2, 1, 0, 3][: image.shape[2]]]
     if image.ndim == 3 and image.shape[2] == 3:
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     if image.ndim == 3 and image.shape[2] == 4:
@@ -682,6 +973,8 @@ def _to_rgb(image: np.ndarray) -> np.ndarray:
 def _to_bgr(image: np.ndarray) -> np.ndarray:
     cv2 = _cv2()
 
+    if image.ndim == 3 and image.shape[2] in (3, 4) and image.dtype.name not in _CVT_DTYPES:
+        return np.ascontiguousarray(image[..., [2, 1, 0, 3][: image.shape[2]]])
     if image.ndim == 3 and image.shape[2] == 3:
         return cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     if image.ndim == 3 and image.shape[2] == 4:

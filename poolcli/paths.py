@@ -70,7 +70,7 @@ def output_name(source: Path, tag: str, fmt: str | None = None) -> str:
 
 def is_folder(output: str) -> bool:
     """Whether an ``-o`` value names a folder: it ends in ``/`` or is an existing folder."""
-    return output.endswith(("/", os.sep)) or Path(output).is_dir()
+    return output.endswith(("/", os.sep)) or os.path.isdir(output)
 
 
 def figure_path(target: Path, where: str | None) -> Path:
@@ -120,8 +120,9 @@ def check_not_input(source: Path, target: Path) -> None:
 def check_folder_usable(target: Path) -> None:
     """Refuse a target whose parent path runs through a regular file."""
     for parent in [target.parent, *target.parent.parents]:
-        if parent.exists():
-            if not parent.is_dir():
+        # os.path, not Path: a name too long to exist is not an error here (the write reports it)
+        if os.path.exists(parent):
+            if not os.path.isdir(parent):
                 raise OutputPathError("is a file, but a folder is needed here", path=parent)
             return
 
@@ -130,7 +131,7 @@ def name_too_long(path: Path) -> str | None:
     """Why ``path``'s file name cannot exist in its folder (over NAME_MAX), or None."""
     size = len(os.fsencode(path.name))
     limit = _name_max(path.parent)
-    return f"file name too long ({size} bytes; the limit is {limit})" if size > limit else None
+    return f"file name too long ({size} bytes, the limit is {limit})" if size > limit else None
 
 
 def _name_max(folder: Path) -> int:

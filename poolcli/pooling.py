@@ -94,10 +94,18 @@ def pool(
     Returns
     -------
     ndarray or Tensor
-        Same kind, dtype and channel count as ``image``; spatial size
+        Same kind, dtype and channel count as ``image`` (NumPy arrays in the
+        machine's byte order); spatial size
         ``floor((in + 2p - d(k-1) - 1) / s) + 1`` per axis (see
         :func:`poolcli.output_size`). Integer averages are rounded half to
         even.
+
+    Notes
+    -----
+    poolcli is an image tool, not a training layer: a tensor is pooled
+    without autograd (under ``torch.no_grad()``, on detached data), so a
+    result never requires grad, even from an input that does. For gradients
+    use ``torch.nn.functional.max_pool2d`` and friends.
 
     Raises
     ------
@@ -106,7 +114,8 @@ def pool(
     WindowTooLargeError
         The (padded) image is smaller than the window.
     ImageShapeError
-        Not an image or an (N, C, H, W) tensor of a supported dtype.
+        Not (H, W[, C]) / (N, C, H, W), empty, an unsupported dtype, or a
+        sparse or other non-strided tensor.
 
     Examples
     --------
@@ -153,6 +162,11 @@ def adaptive_pool(
     -------
     ndarray or Tensor of shape (rows, cols[, C]) / (N, C, rows, cols), same dtype.
 
+    Notes
+    -----
+    Not a training layer: pooled without autograd, as :func:`pool`; the
+    result never requires grad.
+
     Examples
     --------
     >>> import numpy as np, poolcli
@@ -170,6 +184,11 @@ def global_pool(image: ImageOrTensor, reduce: str = "avg", device: str | torch.d
     -------
     ndarray of shape (C,) for an image ((1,) for a 2-D image), or a Tensor of
     shape (N, C). ``max``/``min`` keep the dtype; ``avg`` is the float64 mean.
+
+    Notes
+    -----
+    Not a training layer: reduced without autograd, as :func:`pool`; the
+    result never requires grad.
 
     Examples
     --------
@@ -290,10 +309,14 @@ def _no_grad() -> Any:
 
 
 def _check_tensor(x: object) -> torch.Tensor:
+    """``x`` checked, and detached from autograd (a view: no copy)."""
     import torch
 
     if not isinstance(x, torch.Tensor):
         raise ImageShapeError(f"expected a numpy array or a torch.Tensor, got {type(x).__name__}")
+    if x.layout != torch.strided:
+        raise ImageShapeError(f"unsupported tensor layout {x.layout}: expected a dense (strided) tensor")
+    x = x.detach()
     if x.dim() != 4 or x.numel() == 0:
         raise ImageShapeError(f"expected a tensor of shape (N, C, H, W), got {tuple(x.shape)}")
     allowed = {getattr(torch, str(d)) for d in SUPPORTED_DTYPES}

@@ -11,7 +11,7 @@ Conventions
 * An image is an ``ndarray`` of shape ``(H, W)`` or ``(H, W, C)``.  Channels
   are pooled independently and the output keeps the number of dimensions.
 * Supported dtypes: ``uint8``, ``int8``, ``uint16``, ``int16``, ``int32``, ``float32``
-  and ``float64``.
+  and ``float64``, in either byte order; results are in the machine's order.
 * Per axis, with input length ``n``, kernel ``k``, stride ``s``, padding
   ``p``, dilation ``d`` and effective kernel ``e = d * (k - 1) + 1``, window
   ``i`` starts at ``i * s - p`` and its taps are ``start + j * d`` for
@@ -74,6 +74,8 @@ def _check_image(image: object) -> np.ndarray:
     """Validate an image and return it as a 3-D ``(H, W, C)`` view."""
     if not isinstance(image, np.ndarray):
         raise ValueError(f"image must be a numpy ndarray, got {type(image).__name__}")
+    if not image.dtype.isnative:  # byte-swapped samples: the same values, in the machine's order
+        image = image.astype(image.dtype.newbyteorder("="))
     if image.dtype not in SUPPORTED_DTYPES:
         names = ", ".join(str(d) for d in SUPPORTED_DTYPES)
         raise ValueError(f"unsupported image dtype {image.dtype}; expected one of {names}")

@@ -47,6 +47,9 @@ class Header:
     orientation : int
         The EXIF orientation (1..8) of JPEG, PNG, WebP and TIFF files; 1 when
         the file has none.
+    frames_exact : bool
+        False when counting stopped at a bound (:data:`MAX_COUNTED_FRAMES`
+        TIFF pages): the file has at least ``frames`` frames.
     """
 
     format: str
@@ -58,6 +61,7 @@ class Header:
     recoverable: bool = False
     sample: str | None = None
     orientation: int = 1
+    frames_exact: bool = True
 
     @property
     def pixels(self) -> int | None:
@@ -78,6 +82,51 @@ _BMP_HEADER_SIZES = frozenset(struct.pack("<I", n) for n in (12, 40, 52, 56, 64,
 _PNM_MAGIC = re.compile(rb"P(?:[1-6Ff]\s(?:\s|#[^\n\r]*)*\d+\s(?:\s|#[^\n\r]*)*\d|7\s)")
 
 
+#: Leading bytes of the formats OpenCV reads (BMP, PNM and AVIF are checked apart: their
+#: magic is short or not at the start).
+SIGNATURES: tuple[bytes, ...] = (
+    PNG_SIGNATURE,
+    b"\xff\xd8\xff",  # JPEG
+    b"II*\x00",  # TIFF, little- and big-endian, and BigTIFF
+    b"MM\x00*",
+    b"II+\x00",
+    b"MM\x00+",
+    b"GIF87a",
+    b"GIF89a",
+    b"\x00\x00\x00\x0cjP  \r\n\x87\n",  # JPEG 2000 file
+    b"\xffO\xffQ",  # JPEG 2000 codestream
+    b"v/1\x01",  # OpenEXR
+    b"#?RADIANCE",
+    b"#?RGBE",
+    b"\x59\xa6\x6a\x95",  # Sun raster
+)
+#: How many leading bytes :func:`looks_like_image` needs.
+SNIFF_BYTES = 32
+_AVIF_BRANDS = (b"avif", b"avis")
+
+
+def looks_like_image(head: bytes) -> bool:
+    """Whether a file's first bytes (:data:`SNIFF_BYTES` of them) are those of an image format OpenCV reads.
+
+    Wider than :func:`sniff_format`: it also knows the formats only OpenCV
+    reads (JPEG 2000, OpenEXR, Radiance HDR, Sun raster, AVIF).
+
+    >>> looks_like_image(b"\\x89PNG\\r\\n\\x1a\\n" + bytes(24)), looks_like_image(b"hello")
+    (True, False)
+    """
+    if head.startswith(SIGNATURES):
+        return True
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return True
+    if head[:2] == b"BM" and len(head) >= 18:
+        return head[14:18] in _BMP_HEADER_SIZES
+    if head[4:8] == b"ftyp":  # ISO media file: AVIF when its major or a compatible brand says so
+        brands = head[8:SNIFF_BYTES]
+        return any(brands[i : i + 4] in _AVIF_BRANDS for i in range(0, len(brands) - 3, 4))
+    # PBM/PGM/PPM/PAM (P1..P7) and PFM (PF, Pf), then whitespace
+    return len(head) >= 3 and head[:1] == b"P" and head[1:2] in (b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"F", b"f") and head[2:3].isspace()  # fmt: skip
+
+
 def sniff_format(data: bytes) -> str | None:
     """The format the magic bytes announce, or None when this module does not read it."""
     if data[:8] == PNG_SIGNATURE:
@@ -95,37 +144,6 @@ def sniff_format(data: bytes) -> str | None:
     if _PNM_MAGIC.match(data[:1024]):  # bounded: comments make the pattern backtrack
         return "PNM"
     return None
-
-
-#: Leading bytes of the formats OpenCV reads beyond those read above.
-_OTHER_SIGNATURES: tuple[bytes, ...] = (
-    b"II+\x00",  # BigTIFF
-    b"MM\x00+",
-    b"\x00\x00\x00\x0cjP  \r\n\x87\n",  # JPEG 2000 file
-    b"\xffO\xffQ",  # JPEG 2000 codestream
-    b"v/1\x01",  # OpenEXR
-    b"#?RADIANCE",
-    b"#?RGBE",
-    b"\x59\xa6\x6a\x95",  # Sun raster
-)
-#: Enough leading bytes for :func:`looks_like_image`.
-HEAD_BYTES = 32
-
-
-def looks_like_image(head: bytes) -> bool:
-    """Whether a file's first bytes (:data:`HEAD_BYTES` of them) are those of a format OpenCV reads.
-
-    >>> looks_like_image(b"\\x89PNG\\r\\n\\x1a\\n" + bytes(24)), looks_like_image(b"hello")
-    (True, False)
-    """
-    if head.startswith(_OTHER_SIGNATURES):
-        return True
-    if sniff_format(head) is not None:
-        return True
-    if head[:2] == b"BM" and len(head) >= 18:
-        return head[14:18] in _BMP_HEADER_SIZES
-    # PBM/PGM/PPM/PAM (P1..P7) and PFM (PF, Pf), then whitespace (the size may lie past the head)
-    return len(head) >= 3 and head[:1] == b"P" and head[1:2] in b"1234567Ff" and head[2:3].isspace()
 
 
 def probe(data: bytes) -> Header | None:
@@ -397,6 +415,11 @@ def _webp(data: bytes) -> Header:
     raise ValueError("unknown WebP chunk")
 
 
+#: TIFF pages are counted up to this many; a longer chain (or a hostile loop of
+#: fresh offsets) is reported as "at least" this many frames.
+MAX_COUNTED_FRAMES = 100_000
+
+
 def _tiff(data: bytes) -> Header:
     order = "<" if data[:2] == b"II" else ">"
     (offset,) = struct.unpack(order + "I", data[4:8])
@@ -404,7 +427,7 @@ def _tiff(data: bytes) -> Header:
     bits, kind_of_sample = 8, 1
     frames = 0
     seen: set[int] = set()
-    while offset and offset not in seen and len(seen) < 100_000:
+    while offset and offset not in seen and len(seen) < MAX_COUNTED_FRAMES:
         seen.add(offset)
         (count,) = struct.unpack(order + "H", data[offset : offset + 2])
         if frames == 0:
@@ -432,7 +455,11 @@ def _tiff(data: bytes) -> Header:
         (offset,) = struct.unpack(order + "I", data[next_at : next_at + 4])
     kind = {1: "uint", 2: "int", 3: "float"}.get(kind_of_sample)
     sample = f"{kind}{bits}" if kind else f"{bits}-bit samples of unknown kind {kind_of_sample}"
-    return Header("TIFF", width, height, max(frames, 1), sample=sample, orientation=tiff_orientation(data))
+    # the loop stopped at the bound with a next page still announced: there are more
+    exact = not (frames >= MAX_COUNTED_FRAMES and offset and offset not in seen)
+    return Header(
+        "TIFF", width, height, max(frames, 1), sample=sample, frames_exact=exact, orientation=tiff_orientation(data)
+    )
 
 
 _PNM_TOKEN = re.compile(rb"#[^\n\r]*|\S+")

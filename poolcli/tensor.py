@@ -56,8 +56,16 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     raise DeviceError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N")
 
 
+def native_dtype(dtype: np.dtype) -> np.dtype:
+    """``dtype`` in the machine's byte order (``>u2`` is ``uint16`` on a little-endian machine)."""
+    return dtype if dtype.isnative else dtype.newbyteorder("=")
+
+
 def check_image(image: np.ndarray) -> np.ndarray:
     """Check an image array's layout and sample format; return it unchanged.
+
+    Samples in either byte order are accepted (``np.dtype(">u2")`` is
+    uint16); what poolcli returns is always in the machine's order.
 
     Raises
     ------
@@ -68,7 +76,7 @@ def check_image(image: np.ndarray) -> np.ndarray:
         raise ImageShapeError(f"expected a numpy array, got {type(image).__name__}")
     if image.ndim not in (2, 3) or image.size == 0:
         raise ImageShapeError(f"expected an image of shape (H, W) or (H, W, C), got {image.shape}")
-    if image.dtype not in SUPPORTED_DTYPES:
+    if native_dtype(image.dtype) not in SUPPORTED_DTYPES:
         names = ", ".join(str(d) for d in SUPPORTED_DTYPES)
         raise ImageShapeError(f"unsupported sample format {image.dtype} (supported: {names})")
     return image
@@ -115,9 +123,10 @@ def stack_images(images: list[np.ndarray], device: torch.device | str) -> torch.
 
     for image in images:
         check_image(image)
-    if len({(im.shape, im.dtype.str) for im in images}) != 1:
+    if len({(im.shape, native_dtype(im.dtype)) for im in images}) != 1:
         raise ImageShapeError(f"images to stack differ in shape or dtype: {sorted({str(im.shape) for im in images})}")
     hwc = np.stack([im[:, :, None] if im.ndim == 2 else im for im in images])
+    hwc = hwc.astype(native_dtype(hwc.dtype), copy=False)
     t = torch.from_numpy(hwc).permute(0, 3, 1, 2)
     dev = torch.device(device)
     return t if dev.type == "cpu" else t.to(dev)

@@ -472,7 +472,7 @@ def test_a_name_too_long_fails_that_file_only(invoke, tmp_path, rng):
     assert result.exit_code == 1
     too_long = tmp_path / "out" / ("x" * 250 + ".max-k2-s2.png")
     assert (
-        result.stderr.splitlines()[0] == f"poolcli: error: {too_long}: file name too long (264 bytes; the limit is 255)"
+        result.stderr.splitlines()[0] == f"poolcli: error: {too_long}: file name too long (264 bytes, the limit is 255)"
     )
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["y" * 240 + ".max-k2-s2.png"]
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import resource
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 
 import cv2
@@ -445,3 +447,33 @@ def test_installed_command_survives_a_folder_of_damaged_files(run_poolcli, tmp_p
     ours = [line for line in proc.stderr.splitlines() if line.startswith("poolcli: error: ")]
     written = len(list((folder / "out").iterdir())) if (folder / "out").exists() else 0
     assert written + len(ours) == len(cases)  # every file either written or named in one error line
+
+
+def png_with_chunk(kind: bytes, body: bytes, image: np.ndarray) -> bytes:
+    """A real PNG from OpenCV with one more chunk after IHDR."""
+    data = encode(".png", image)
+    chunk = struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    return data[:33] + chunk + data[33:]
+
+
+# issue 9 item 38
+def test_libpng_warnings_are_libpngs_own_and_poolcli_stays_one_line_per_problem(run_poolcli, tmp_path):
+    image = np.arange(48, dtype=np.uint8).reshape(6, 8)
+    noted = tmp_path / "noted.png"  # an ICC profile chunk too short to hold a profile: libpng warns, decodes
+    noted.write_bytes(png_with_chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(b"x" * 200), image))
+    proc = run_poolcli("max", noted, "--device", "cpu")
+    assert proc.returncode == 0 and proc.stdout.count("\n") == 1
+    theirs = proc.stderr.splitlines()
+    assert theirs and all(line.startswith("libpng warning: ") for line in theirs), proc.stderr
+    np.testing.assert_array_equal(read_image(tmp_path / "noted.max-k2-s2.png"), poolcli.pool(image, "max"))
+    broken = tmp_path / "broken.png"
+    data = bytearray(noted.read_bytes())
+    data[-20] ^= 0xFF  # a CRC error: poolcli's check refuses it before libpng sees it
+    broken.write_bytes(bytes(data))
+    proc = run_poolcli("max", noted, broken, "-o", f"{tmp_path}/out/", "--device", "cpu")
+    ours = [line for line in proc.stderr.splitlines() if line.startswith("poolcli:")]
+    assert proc.returncode == 1
+    assert ours[:-1] == [f"poolcli: error: {broken}: corrupt or truncated: CRC error in the IDAT chunk"]
+    assert all(line.startswith("libpng warning: ") for line in proc.stderr.splitlines() if line not in ours)
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert "`libpng warning: ...`" in readme and "png_create_read_struct(..., 0, 0, 0)" in readme

@@ -17,7 +17,7 @@ def test_grid_of_ops_and_kernels_has_its_panels_and_titles(rgb_png):
     assert len(titles) == plan.panel_count == 7  # original, 2 ops x 2 kernels, |max - min| x 2 kernels
     assert titles[:3] == ["original\n37×41 px (H×W)", "max k=2 s=2\n→ 18×20 px (H×W)", "max k=4 s=4\n→ 9×10 px (H×W)"]
     assert titles[3:5] == ["min k=2 s=2\n→ 18×20 px (H×W)", "min k=4 s=4\n→ 9×10 px (H×W)"]
-    assert titles[5].startswith("|min − max| (largest of R,G,B)")
+    assert titles[5].startswith("|max − min| (largest of R,G,B)")
     assert sum(ax.get_gid() == "colorbar" for ax in fig.axes) == 2
     assert fig.texts[0].get_text() == "photo"
 
@@ -47,4 +47,4 @@ def test_difference_panels_compare_each_op_with_the_first():
     image = np.arange(64, dtype=np.uint8).reshape(8, 8)
     grid = comparison_grid(image, Comparison.make(("avg", "max", "min"), (2,), diff=True))
     titles = [p.title.split("\n")[0] for p in grid[1] if p is not None]
-    assert titles == ["|max − avg|", "|min − avg|"]
+    assert titles == ["|avg − max|", "|avg − min|"]

@@ -52,7 +52,7 @@ def test_an_output_is_never_its_input(tmp_path):
 
 def test_names_too_long_for_the_file_system(tmp_path):
     assert name_too_long(tmp_path / ("a" * 255)) is None
-    assert name_too_long(tmp_path / ("é" * 128)) == "file name too long (256 bytes; the limit is 255)"
+    assert name_too_long(tmp_path / ("é" * 128)) == "file name too long (256 bytes, the limit is 255)"
 
 
 def test_temporary_names_are_short_and_ours():

@@ -590,3 +590,73 @@ def test_non_contiguous_numpy_views(dtype, op, rng):
         else:
             expected = reference.pool(contiguous, op, kernel=3, stride=2, padding=1)
         assert_pooled_equal(got, expected)
+
+
+# issue 9 item 17
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda t: poolcli.pool(t, "max", kernel=2),
+        lambda t: poolcli.pool(t, "avg", kernel=3, stride=1, padding=1),
+        lambda t: poolcli.pool(t, "min", kernel=2),
+        lambda t: poolcli.adaptive_pool(t, (3, 2), "avg"),
+        lambda t: poolcli.adaptive_pool(t, (3, 2), "max"),
+        lambda t: poolcli.global_pool(t, "avg"),
+        lambda t: poolcli.global_pool(t, "min"),
+    ],
+)
+def test_a_tensor_that_requires_grad_is_pooled_without_autograd(call, rng):
+    data = torch.from_numpy(random_image(rng, (2, 3, 6, 8), np.float32))
+    leaf = data.clone().requires_grad_(True)
+    out = call(leaf)
+    assert not out.requires_grad and out.grad_fn is None
+    torch.testing.assert_close(out, call(data), rtol=0, atol=0)  # the same numbers as without grad
+    assert leaf.grad is None and leaf.requires_grad  # the input is left as it was
+    assert torch.is_grad_enabled()
+
+
+# issue 9 item 17
+def test_pooling_docstrings_say_it_is_not_a_training_layer():
+    for fn in (poolcli.pool, poolcli.adaptive_pool, poolcli.global_pool):
+        assert "Not a training layer" in fn.__doc__ or "not a training layer" in fn.__doc__, fn.__name__
+
+
+# issue 9 item 18
+@pytest.mark.parametrize("dtype", ["uint16", "int16", "int32", "float32", "float64"])
+@pytest.mark.parametrize("op", ["max", "avg", "min"])
+def test_byte_swapped_arrays_pool_like_native_ones(dtype, op, rng):
+    native = random_image(rng, (9, 11, 3), np.dtype(dtype))
+    swapped = native.astype(native.dtype.newbyteorder("S"))
+    assert not swapped.dtype.isnative and np.array_equal(swapped, native)
+    out = poolcli.pool(swapped, op, kernel=3, stride=2, padding=1)
+    assert out.dtype == native.dtype and out.dtype.isnative
+    np.testing.assert_array_equal(out, poolcli.pool(native, op, kernel=3, stride=2, padding=1))
+    np.testing.assert_array_equal(poolcli.adaptive_pool(swapped, (4, 5), op), poolcli.adaptive_pool(native, (4, 5), op))
+    np.testing.assert_array_equal(poolcli.global_pool(swapped, op), poolcli.global_pool(native, op))
+    np.testing.assert_array_equal(reference.pool(swapped, op, kernel=2), reference.pool(native, op, kernel=2))
+    assert reference.pool(swapped, op, kernel=2).dtype.isnative
+
+
+# issue 9 item 18
+def test_byte_swapped_images_stack_and_write_their_real_values(tmp_path):
+    from poolcli.tensor import stack_images
+
+    native = (np.arange(12, dtype=np.uint16).reshape(3, 4) * 5000).astype(np.uint16)
+    swapped = native.astype(">u2" if native.dtype.byteorder != ">" else "<u2")
+    stacked = stack_images([native, swapped], "cpu")
+    assert stacked.dtype == torch.uint16 and torch.equal(stacked[0], stacked[1])
+    written = poolcli.write_image(tmp_path / "s.png", swapped)
+    np.testing.assert_array_equal(poolcli.read_image(written), native)  # not 256 * low byte + high byte
+
+
+# issue 9 item 18
+@pytest.mark.parametrize("make", [torch.Tensor.to_sparse, torch.Tensor.to_mkldnn])
+def test_sparse_tensors_are_refused_naming_their_layout(make):
+    sparse = make(torch.rand(1, 1, 4, 4))
+    with pytest.raises(ImageShapeError) as info:
+        poolcli.pool(sparse, "max")
+    assert str(info.value) == f"unsupported tensor layout {sparse.layout}: expected a dense (strided) tensor"
+    with pytest.raises(ImageShapeError, match=r"layout torch\.sparse_coo"):
+        poolcli.adaptive_pool(torch.rand(1, 1, 4, 4).to_sparse(), 2)
+    with pytest.raises(ImageShapeError, match=r"layout torch\.sparse_coo"):
+        poolcli.global_pool(torch.rand(1, 1, 4, 4).to_sparse())

@@ -14,7 +14,7 @@ from PIL import Image
 
 import poolcli
 from poolcli.errors import ImageTooLargeError
-from poolcli.sniff import HEAD_BYTES, Header, looks_like_image, probe, sniff_format
+from poolcli.sniff import SNIFF_BYTES, Header, looks_like_image, probe, sniff_format
 
 RGB = np.dstack(np.mgrid[:37, :41] % 256).astype(np.uint8)[..., [0, 1, 1]]
 
@@ -134,7 +134,7 @@ def test_image_formats_are_recognised_by_their_first_bytes(ext, rng):
     image = rng.integers(0, 256, (8, 8) if ext == ".pgm" else (8, 8, 3), dtype=np.uint8)
     ok, data = cv2.imencode(ext, image)
     assert ok
-    assert looks_like_image(data.tobytes()[:HEAD_BYTES])
+    assert looks_like_image(data.tobytes()[:SNIFF_BYTES])
 
 
 @pytest.mark.parametrize(
