@@ -169,7 +169,8 @@ def read_image(
         WebP and TIFF).
     max_pixels : int
         Refuse a file whose header declares more pixels than this, before
-        decoding it (0: no limit).
+        decoding it, and a file larger than any image of that many pixels
+        can be (:func:`max_file_bytes`), before reading it (0: no limit).
     strict : bool
         Make every warning (see :func:`load_image`) an error.
     allow_truncated : bool
@@ -183,9 +184,12 @@ def read_image(
     Raises
     ------
     ImageReadError
-        The file is missing, unreadable, damaged or not a decodable image.
+        The file is missing, unreadable, not a regular file (a FIFO, socket
+        or device), damaged, or not a decodable image.
     ImageTooLargeError
         The header declares more than ``max_pixels`` pixels.
+    FileTooLargeError
+        The file has more bytes than an image of ``max_pixels`` pixels can take.
     """
     return load_image(
         path,
@@ -208,12 +212,17 @@ def load_image(
 ) -> LoadedImage:
     """Like :func:`read_image`, returning the warnings too (a :class:`LoadedImage`).
 
-    Before decoding, the file's structure is checked in pure Python
-    (:mod:`poolcli.sniff`): the declared size against ``max_pixels``, PNG chunk
-    CRCs and the IEND chunk, JPEG segments, scans, restart markers and the
-    end-of-image marker, and the frame count of GIF, APNG, WebP and TIFF.
-    A damaged file is an error; a JPEG whose damage the decoder recovers from,
-    or a file with several frames, gives a warning.
+    The file is read by :func:`read_bytes` (regular files only, refused from
+    its first bytes if they are no image format's, and from its size if it
+    is larger than ``max_pixels`` allow). Before decoding, the file's
+    structure is checked in pure Python (:mod:`poolcli.sniff`): the declared
+    size against ``max_pixels``, PNG chunk CRCs and the IEND chunk, JPEG
+    segments, scans, restart markers and the end-of-image marker, and the
+    frame count of GIF, APNG, WebP and TIFF; a sound JPEG is also asked
+    about damage inside its entropy-coded data (:func:`jpeg_decoder_warnings`).
+    A damaged file is an error; a JPEG whose damage the decoder recovers
+    from, a file with several frames, or a gray+alpha TIFF whose alpha
+    cannot be kept gives a warning.
     """
     return load_image_bytes(
         read_bytes(path, max_pixels),
