@@ -40,6 +40,7 @@ _LAZY = {
     "pool": "pooling",
     "adaptive_pool": "pooling",
     "global_pool": "pooling",
+    "unpool": "pooling",
 }
 
 __all__ = [
@@ -65,12 +66,13 @@ __all__ = [
     "output_size",
     "pool",
     "read_image",
+    "unpool",
     "write_image",
 ]
 
 if TYPE_CHECKING:
     from .image_io import decode_image, read_image, write_image
-    from .pooling import adaptive_pool, global_pool, pool
+    from .pooling import adaptive_pool, global_pool, pool, unpool
 
 
 def __getattr__(name: str) -> Any:

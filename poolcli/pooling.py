@@ -27,6 +27,7 @@ the whole batch is one band.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,8 +57,9 @@ def pool(
     count_include_pad: bool = True,
     divisor: int | None = None,
     device: str | torch.device = "cpu",
+    return_indices: bool = False,
     **params: Any,
-) -> ImageOrTensor:
+) -> Any:
     """Pool an image or a batch with PyTorch's semantics: max, average, min, or any op in :mod:`poolcli.ops`.
 
     Pooling here is arithmetic on pictures, not a training layer: tensors are
@@ -87,9 +89,17 @@ def pool(
     device : str or torch.device
         Where to pool a NumPy image (``"cpu"``, ``"cuda"``, ``"cuda:N"``,
         ``"auto"``). A tensor is pooled where it is.
+    return_indices : bool
+        max and min only: also return where each value came from, PyTorch's
+        ``max_pool2d(..., return_indices=True)`` convention (per channel, the
+        flat index ``row * W + col`` into the unpadded input; among equal
+        values the first in row-major order wins). For
+        :func:`poolcli.unpool`.
     **params
-        The op's own parameters and ``size`` (``adaptive``: ``size=(64, None)``,
-        ``reduce="max"``).
+        The op's own parameters and ``size`` / ``ratio`` (``adaptive``:
+        ``size=(64, None)``, ``reduce="max"``; ``median``: ``even="mean"``;
+        ``lp``: ``power=3``; ``fractional``: ``ratio=0.5, seed=1`` ...; see
+        ``poolcli <op> --help`` or :data:`poolcli.ops.OPS`).
 
     Returns
     -------
@@ -97,7 +107,8 @@ def pool(
         Same kind, dtype and channel count as ``image``; spatial size
         ``floor((in + 2p - d(k-1) - 1) / s) + 1`` per axis (see
         :func:`poolcli.output_size`). Integer averages are rounded half to
-        even.
+        even. With ``return_indices``, ``(pooled, indices)``: int64 indices
+        of the pooled image's shape (its layout for a NumPy image).
 
     Raises
     ------
@@ -126,7 +137,22 @@ def pool(
         spec = PoolSpec.make(op, kernel, stride, padding, dilation, ceil_mode, count_include_pad, divisor, **params)
     if spec.info.kind == "global":
         raise ParameterError("op", spec.op, "gives one value per channel, not an image: use poolcli.global_pool")
+    if return_indices:
+        if not spec.info.indices:
+            takers = " and ".join(name for name, info in _ops().items() if info.indices)
+            raise ParameterError("return_indices", True, f"only applies to {takers} pooling")
+        with _no_grad():
+            if isinstance(image, np.ndarray):
+                values, where = pool_indices_tensor(to_tensor(image, resolve_device(device)), spec)
+                return to_image(values, image.ndim), to_image(where, image.ndim)
+            return pool_indices_tensor(_check_tensor(image), spec)
     return _apply(image, device, lambda t: pool_spec_tensor(t, spec))
+
+
+def _ops() -> dict[str, Any]:
+    from .ops import OPS
+
+    return OPS
 
 
 def adaptive_pool(
@@ -730,3 +756,798 @@ def _adaptive_axis(
             acc = tap if acc is None else combine(acc, tap)
     assert acc is not None
     return acc, lengths
+
+
+# --- beyond max, avg and min: median, Lp, blur, SoftPool, stochastic, fractional, indices -----------
+#
+# Each kernel here is named by its op's entry in poolcli.ops and computes what the function of the
+# same idea in poolcli.reference defines, with torch ops that run on any device. Windows placed as
+# max_pool2d places them are read as kh * kw strided views ("taps") of the image, padded once; a
+# padded cell is told apart by its position (a per-axis mask), never by its value.
+
+
+@dataclass(frozen=True)
+class _Taps:
+    """The taps of every window of a spec with PyTorch's geometry, over the image padded with ``fill``.
+
+    ``views[t]`` is tap ``t`` of every window, shape (N, C, OH, OW), in row-major order (tap
+    row ``t // kw``, tap column ``t % kw``). ``rows[i]`` / ``cols[j]`` hold, per output row /
+    column, the input row / column under tap row ``i`` / column ``j`` (outside ``0..H-1`` /
+    ``0..W-1`` in the padding); ``row_ok`` / ``col_ok`` say, as bool tensors, which are inside.
+    """
+
+    views: list[torch.Tensor]
+    rows: list[list[int]]
+    cols: list[list[int]]
+    row_ok: list[torch.Tensor]
+    col_ok: list[torch.Tensor]
+    out: tuple[int, int]
+
+    @classmethod
+    def make(cls, x: torch.Tensor, spec: PoolSpec, fill: float | int) -> _Taps:
+        import torch
+
+        rows, cols = spec.plan(x.shape[2], x.shape[3])
+        n, c, h, w = x.shape
+        after_r, after_c = _after(rows, h), _after(cols, w)
+        padded = x
+        if rows.before or cols.before or after_r or after_c:
+            layout = torch.channels_last if c > 1 and x.stride(1) == 1 else torch.contiguous_format
+            shape = (n, c, rows.before + h + after_r, cols.before + w + after_c)
+            (padded,) = _empty(x, layout, (shape, x.dtype))
+            padded.fill_(fill)
+            padded[:, :, rows.before : rows.before + h, cols.before : cols.before + w].copy_(x)
+        row_pos = [[o * rows.stride + i * rows.dilation - rows.before for o in range(rows.out)]
+                   for i in range(rows.kernel)]  # fmt: skip
+        col_pos = [[o * cols.stride + j * cols.dilation - cols.before for o in range(cols.out)]
+                   for j in range(cols.kernel)]  # fmt: skip
+        views = []
+        for i in range(rows.kernel):
+            r0 = i * rows.dilation
+            for j in range(cols.kernel):
+                c0 = j * cols.dilation
+                views.append(padded[:, :, r0 : r0 + (rows.out - 1) * rows.stride + 1 : rows.stride,
+                                    c0 : c0 + (cols.out - 1) * cols.stride + 1 : cols.stride])  # fmt: skip
+        row_ok = [torch.tensor([0 <= r < h for r in pos], device=x.device) for pos in row_pos]
+        col_ok = [torch.tensor([0 <= q < w for q in pos], device=x.device) for pos in col_pos]
+        return cls(views, row_pos, col_pos, row_ok, col_ok, (rows.out, cols.out))
+
+    @property
+    def kw(self) -> int:
+        return len(self.cols)
+
+    def ok(self, t: int) -> torch.Tensor | None:
+        """Whether tap ``t`` of each window lies inside the image, (OH, OW); None when it always does."""
+        r, c = self.row_ok[t // self.kw], self.col_ok[t % self.kw]
+        if bool(r.all()) and bool(c.all()):
+            return None
+        return r[:, None] & c[None, :]
+
+    def counts(self) -> torch.Tensor:
+        """How many cells of each window lie inside the image, an int64 (OH, OW) tensor."""
+        import torch
+
+        per_row = torch.stack(self.row_ok).sum(0)
+        per_col = torch.stack(self.col_ok).sum(0)
+        return per_row[:, None].to(torch.int64) * per_col[None, :]
+
+
+def _refuse_negative(x: torch.Tensor, what: str) -> None:
+    """Raise :class:`ImageShapeError` (``what``, and the lowest value) if ``x`` holds a value below 0."""
+    import torch
+
+    if x.dtype in (torch.uint8, torch.uint16):
+        return
+    lowest = x.min().item()
+    if lowest < 0:
+        raise ImageShapeError(f"{what}; this image's lowest value is {lowest:g}", shape=tuple(x.shape))
+
+
+def _from_float64(y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A float64 result as ``dtype``: integers rounded half to even (``torch.round``), then clipped."""
+    import torch
+
+    if dtype.is_floating_point:
+        return y.to(dtype)
+    lo, hi = _range(dtype)
+    y = y.round().clamp_(lo, hi)
+    if dtype == torch.uint16:
+        return y.to(torch.int32).to(dtype)
+    return y.to(dtype)
+
+
+def _geometry_spec(op: str, spec: PoolSpec, **changes: Any) -> PoolSpec:
+    """``spec``'s windows for another op (``max``, ``avg`` ...): the window knobs both take, and ``changes``."""
+    from .ops import OPS
+
+    shared = OPS[op].knobs & spec.info.knobs & {"kernel", "stride", "padding", "dilation", "ceil_mode"}
+    return PoolSpec.make(op, **{name: getattr(spec, name) for name in shared}, **changes)
+
+
+def _uniforms(seed: int, shape: tuple[int, ...]) -> np.ndarray:
+    """The random numbers a seed stands for: ``numpy.random.default_rng(seed).random(shape)``, float64 in [0, 1).
+
+    Drawn on the host from the seed alone, so they do not depend on the device, the engine,
+    the threads, or which other images share a batch.
+    """
+    return np.random.default_rng(seed).random(shape)
+
+
+def op_details(spec: PoolSpec, shape: tuple[int, ...]) -> dict[str, Any] | None:
+    """What lies behind a result of ``spec`` on an image of ``shape`` (H, W[, C]) beyond its knobs: its random draws.
+
+    The function the op's ``details`` names (None for ops without one); ``--report`` writes it.
+    """
+    name = spec.info.details
+    if name is None:
+        return None
+    function: Callable[[PoolSpec, tuple[int, ...]], dict[str, Any] | None] = globals()[name]
+    return function(spec, shape)
+
+
+# --- where the max came from: indices and unpooling -------------------------------------------
+
+
+def pool_indices_tensor(x: torch.Tensor, spec: PoolSpec) -> tuple[torch.Tensor, torch.Tensor]:
+    """Max (or min) pooling of an (N, C, H, W) tensor, and where each output's value came from.
+
+    PyTorch's rule (``max_pool2d(..., return_indices=True)``): the index is ``row * W + col`` in
+    the unpadded input plane; a window's taps are visited row by row, and a tap wins when it is
+    strictly larger (smaller, for min) than the best so far, or NaN. So among equal values the
+    first in row-major order wins, and among NaNs the last. A window with no cell inside the
+    image (only possible with dilation) keeps the padding's value and, as in PyTorch, the index
+    of its first tap at or after row 0 and column 0.
+
+    Returns
+    -------
+    (pooled, indices) : Tensors of shape (N, C, OH, OW); ``x``'s dtype, and int64.
+    """
+    import torch
+
+    lowest_fill = spec.op == "max"
+    y, undo = _ordered(x)
+    fill = _extreme(y.dtype, lowest=lowest_fill)
+    taps = _Taps.make(y, spec, fill)  # padding holds the fill, which never beats the best so far
+    width, device = x.shape[3], x.device
+    row0 = torch.tensor([_first_inside(r, spec.dilation[0]) for r in taps.rows[0]], device=device)
+    col0 = torch.tensor([_first_inside(c, spec.dilation[1]) for c in taps.cols[0]], device=device)
+    best = torch.full((x.shape[0], x.shape[1], *taps.out), fill, dtype=y.dtype, device=device)
+    index = (row0[:, None] * width + col0[None, :]).expand(best.shape).contiguous()
+    better = torch.gt if lowest_fill else torch.lt
+    for t, view in enumerate(taps.views):
+        take = better(view, best)
+        if y.dtype.is_floating_point:
+            take |= torch.isnan(view)
+        rows = torch.tensor(taps.rows[t // taps.kw], device=device)
+        cols = torch.tensor(taps.cols[t % taps.kw], device=device)
+        best = torch.where(take, view, best)
+        index = torch.where(take, rows[:, None] * width + cols[None, :], index)
+    return undo(best), index
+
+
+def _first_inside(start: int, dilation: int) -> int:
+    """The first tap at or after 0 of a window whose first tap is ``start`` (PyTorch's ``ih0``)."""
+    while start < 0:
+        start += dilation
+    return start
+
+
+def unpool(
+    pooled: ImageOrTensor, indices: ImageOrTensor, size: PairLike, device: str | torch.device = "cpu"
+) -> ImageOrTensor:
+    """Put each pooled value back where it came from, zeros elsewhere (PyTorch's ``max_unpool2d``).
+
+    Parameters
+    ----------
+    pooled : ndarray (OH, OW) or (OH, OW, C), or Tensor (N, C, OH, OW)
+        Values from :func:`pool` with ``return_indices=True``.
+    indices : ndarray or Tensor of the same shape, integers
+        Flat indices ``row * W + col`` into the (H, W) plane they came from.
+    size : int, (H, W) or "HxW"
+        The plane's size.
+    device : as in :func:`pool`, for NumPy arrays.
+
+    Returns
+    -------
+    ndarray (H, W[, C]) or Tensor (N, C, H, W), ``pooled``'s dtype. Where several outputs came
+    from one cell (overlapping windows), that cell gets their common value.
+
+    Raises
+    ------
+    ImageShapeError
+        ``pooled`` and ``indices`` differ in shape, or an index lies outside the plane.
+
+    Examples
+    --------
+    >>> import numpy as np, poolcli
+    >>> image = np.array([[1, 5, 2, 0], [3, 4, 8, 1]], dtype=np.uint8)
+    >>> pooled, where = poolcli.pool(image, "max", return_indices=True)
+    >>> pooled, where
+    (array([[5, 8]], dtype=uint8), array([[1, 6]]))
+    >>> poolcli.unpool(pooled, where, size=image.shape)
+    array([[0, 5, 0, 0],
+           [0, 0, 8, 0]], dtype=uint8)
+    """
+    import torch
+
+    from .spec import parse_pair
+
+    h, w = parse_pair(size if not isinstance(size, tuple) else tuple(int(v) for v in size), "size")
+    with _no_grad():
+        if isinstance(pooled, np.ndarray):
+            if not isinstance(indices, np.ndarray) or indices.shape != pooled.shape:
+                raise ImageShapeError(f"indices of shape {getattr(indices, 'shape', None)} for values of shape "
+                                      f"{pooled.shape}: they must match")  # fmt: skip
+            values = to_tensor(pooled, resolve_device(device))
+            where = np.ascontiguousarray(indices if indices.ndim == 3 else indices[:, :, None]).astype(np.int64)
+            index = torch.from_numpy(where).permute(2, 0, 1)[None].to(values.device)
+            return to_image(unpool_tensor(values, index, (h, w)), pooled.ndim)
+        return unpool_tensor(_check_tensor(pooled), indices, (h, w))  # type: ignore[arg-type]
+
+
+def unpool_tensor(values: torch.Tensor, index: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """:func:`unpool` of an (N, C, OH, OW) tensor and its int64 indices: an (N, C, H, W) tensor."""
+    import torch
+
+    if tuple(index.shape) != tuple(values.shape) or index.dtype.is_floating_point:
+        raise ImageShapeError(f"indices of shape {tuple(index.shape)} and dtype {index.dtype} for values of shape "
+                              f"{tuple(values.shape)}: they must be integers of the same shape")  # fmt: skip
+    h, w = size
+    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= h * w):
+        raise ImageShapeError(f"an index lies outside a plane of {h}x{w} (0 to {h * w - 1})")
+    n, c = values.shape[:2]
+    # scatter moves bits: uint16, which has few torch kernels, travels as int16
+    carried = values.view(torch.int16) if values.dtype == torch.uint16 else values
+    out = torch.zeros((n, c, h * w), dtype=carried.dtype, device=values.device)
+    out.scatter_(2, index.reshape(n, c, -1).to(torch.int64), carried.reshape(n, c, -1))
+    out = out.view(n, c, h, w)
+    return out.view(torch.uint16) if values.dtype == torch.uint16 else out
+
+
+def unpool_kernel(x: torch.Tensor, spec: PoolSpec) -> torch.Tensor:
+    """The registry's kernel for ``unpool``: pool with indices, then put the winners back (input's size).
+
+    A window with no cell inside the image (only possible with dilation) puts nothing back.
+    """
+    import torch
+
+    pooling = _geometry_spec(spec.param("reduce"), spec)
+    values, index = pool_indices_tensor(x, pooling)
+    h, w = x.shape[2], x.shape[3]
+    empty = _Taps.make(x[:1, :1], pooling, 0).counts() == 0
+    if bool(empty.any()):
+        index = index.masked_fill(empty, h * w)  # a spare cell past the plane, dropped below
+        return (
+            unpool_tensor(values, index, (h * w + 1, 1)).view(x.shape[0], x.shape[1], -1)[:, :, : h * w].view(x.shape)
+        )
+    return unpool_tensor(values, index, (h, w)).contiguous(
+        memory_format=torch.channels_last if x.shape[1] > 1 and x.stride(1) == 1 else torch.contiguous_format
+    )
+
+
+# --- median -----------------------------------------------------------------------------------
+
+#: Largest window whose median a sorting network computes; larger ones are sorted.
+NETWORK_TAPS = 64
+
+
+def median_kernel(x: torch.Tensor, spec: PoolSpec) -> torch.Tensor:
+    """The registry's kernel for ``median``: each window's median over its cells inside the image.
+
+    With ``n`` cells, the lower median is the ``(n - 1) // 2``-th smallest (0-based, as
+    ``torch.median``); ``even="mean"`` takes the mean of it and the ``n // 2``-th, in float64
+    for floats and exactly, rounded half to even, for integers. A window with no cell inside the
+    image (possible only with dilation) gives 0.
+
+    How: whole windows go through a sorting network pruned to the middle ranks (element-wise
+    ``minimum``/``maximum`` of the taps, so it stays in the image's dtype on any device); the
+    few windows at the edges that padding or ceil mode cut short are sorted on their own.
+    """
+    import torch
+
+    y, undo = _ordered(x)
+    high = _extreme(y.dtype, lowest=False)  # padded cells sort after every real one
+    taps = _Taps.make(y, spec, high)
+    k = len(taps.views)
+    mean = spec.param("even") == "mean"
+    ranks = sorted({(k - 1) // 2, k // 2} if mean else {(k - 1) // 2})
+    if k <= NETWORK_TAPS:
+        picked = _network_select(taps.views, tuple(ranks))
+        lower, upper = picked[ranks[0]], picked[ranks[-1]]
+        if mean and upper is lower:  # odd windows; the short ones at the edges may be even
+            upper = lower.clone()
+    else:
+        lower = upper = None
+    counts = taps.counts()
+    regions = _short_regions(taps) if lower is not None else [(slice(None), slice(None))]
+    for rows, cols in regions:
+        lo, up = _median_by_sorting(taps, rows, cols, counts[rows, cols])
+        if lower is None:
+            lower, upper = lo, up
+        else:
+            lower[:, :, rows, cols] = lo
+            if mean:
+                upper[:, :, rows, cols] = up  # type: ignore[index]
+    assert lower is not None and upper is not None
+    if not mean:
+        result = undo(lower)
+    else:
+        result = _mean_of_two(undo(lower), undo(upper), x.dtype)
+    empty = counts == 0
+    if bool(empty.any()):
+        # zero is zero in any dtype's bits; uint16, which has few torch kernels, is filled as int16
+        bits = result.view(torch.int16) if result.dtype == torch.uint16 else result
+        result = bits.masked_fill(empty, 0).view(result.dtype)
+    return result
+
+
+def _short_regions(taps: _Taps) -> list[tuple[slice, slice]]:
+    """Rectangles of outputs whose windows lose cells to padding or ceil mode (rows at the top and bottom, then
+    columns at the left and right of the rest)."""
+    import torch
+
+    kh, kw = len(taps.rows), len(taps.cols)
+    bad_rows = (torch.stack(taps.row_ok).sum(0) < kh).tolist()
+    bad_cols = (torch.stack(taps.col_ok).sum(0) < kw).tolist()
+    regions = []
+    for bad, rows in _runs(bad_rows):
+        if bad:
+            regions.append((rows, slice(None)))
+        else:
+            regions += [(rows, cols) for bad_c, cols in _runs(bad_cols) if bad_c]
+    return regions
+
+
+def _runs(flags: list[bool]) -> list[tuple[bool, slice]]:
+    """Maximal runs of equal flags: ``[(flag, slice), ...]``."""
+    runs: list[tuple[bool, slice]] = []
+    start = 0
+    for i in range(1, len(flags) + 1):
+        if i == len(flags) or flags[i] != flags[start]:
+            runs.append((flags[start], slice(start, i)))
+            start = i
+    return runs
+
+
+def _median_by_sorting(
+    taps: _Taps, rows: slice, cols: slice, counts: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The lower and upper middles of the windows ``[rows, cols]`` with ``counts`` cells each, by sorting their taps."""
+    import torch
+
+    stacked = torch.stack([v[:, :, rows, cols] for v in taps.views])  # (K, N, C, h, w); padding sorts last
+    ordered = stacked.sort(dim=0).values
+    shape = (1, *ordered.shape[1:])
+    lower = ((counts - 1).clamp(min=0) // 2).expand(shape)
+    upper = (counts // 2).clamp(max=len(taps.views) - 1).expand(shape)
+    return ordered.gather(0, lower)[0], ordered.gather(0, upper)[0]
+
+
+def _mean_of_two(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``(a + b) / 2``: float64 for floats; for integers exact, rounded half to even."""
+    import torch
+
+    if dtype.is_floating_point:
+        return ((a.to(torch.float64) + b.to(torch.float64)) / 2).to(dtype)
+    wide = (a.to(torch.int32) if a.dtype == torch.uint16 else a).to(torch.int64)
+    total = wide + (b.to(torch.int32) if b.dtype == torch.uint16 else b).to(torch.int64)
+    half = torch.div(total, 2, rounding_mode="floor")
+    half += (total & 1) & (half & 1)  # a tie (odd total) goes to the even neighbour
+    return half.to(torch.int32).to(dtype) if dtype == torch.uint16 else half.to(dtype)
+
+
+def _network_select(wires: list[torch.Tensor], ranks: tuple[int, ...]) -> dict[int, torch.Tensor]:
+    """The ``ranks``-th smallest (0-based) of ``wires``, element-wise, by a pruned sorting network.
+
+    The results are new tensors (never one of ``wires``).
+    """
+    import torch
+
+    values: list[torch.Tensor] = list(wires)
+    for i, j, low, high in _selection_network(len(wires), ranks):
+        a, b = values[i], values[j]
+        if low:
+            values[i] = torch.minimum(a, b)
+        if high:
+            values[j] = torch.maximum(a, b)
+    return {r: values[r] if not any(values[r] is w for w in wires) else values[r].clone() for r in ranks}
+
+
+@functools.lru_cache(maxsize=64)
+def _selection_network(n: int, ranks: tuple[int, ...]) -> tuple[tuple[int, int, bool, bool], ...]:
+    """Batcher's odd-even merge sort for ``n`` wires, pruned to what the output ``ranks`` need.
+
+    Each step ``(i, j, low, high)`` compares wires ``i < j``; ``low``: wire ``i`` takes the
+    minimum, ``high``: wire ``j`` the maximum (a side nothing later reads is not computed).
+    Wires past ``n`` (up to a power of two) hold +infinity, so comparisons with them are dropped.
+    """
+    size = 1
+    while size < n:
+        size *= 2
+    steps: list[tuple[int, int]] = []
+    p = 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p) and i + j + k < n:
+                        steps.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    needed = set(ranks)
+    kept = []
+    for i, j in reversed(steps):
+        low, high = i in needed, j in needed
+        if low or high:
+            kept.append((i, j, low, high))
+            needed |= {i, j}
+    return tuple(reversed(kept))
+
+
+# --- Lp ----------------------------------------------------------------------------------------
+
+
+def lp_kernel(x: torch.Tensor, spec: PoolSpec) -> torch.Tensor:
+    """The registry's kernel for ``lp``: PyTorch's ``lp_pool2d``, ``(avg_pool2d(x^p) * kh * kw)^(1/p)``.
+
+    The average divides by the cells inside the image, so a window that ceil mode cuts short
+    is scaled up to a whole window, as PyTorch scales it. ``p = inf`` is the max of ``|x|``
+    (PyTorch's special case). Computed in float64; integer images rounded half to even and
+    clipped. Negative values: refused with a fractional power; with an integer power a window
+    whose power sum is negative gives NaN (PyTorch's answer) on a float image and is refused on
+    an integer image; ``abs=True`` pools ``|x|``.
+    """
+    import torch
+
+    p = float(spec.param("power"))
+    dtype, integral = x.dtype, not x.dtype.is_floating_point
+    bound = max(-_range(dtype)[0], _range(dtype)[1]) if integral else None
+    if math.isinf(p):
+        high = pool_tensor(x, _geometry_spec("max", spec))
+        if x.dtype in (torch.uint8, torch.uint16):
+            return high
+        low = pool_tensor(x, _geometry_spec("min", spec))
+        wide = torch.float64 if not integral else torch.int64
+        largest = torch.maximum(high.to(wide), low.to(wide).neg())
+        return largest.to(x.dtype) if not integral else largest.clamp_(max=_range(x.dtype)[1]).to(x.dtype)
+    if spec.param("abs") and dtype not in (torch.uint8, torch.uint16):
+        x = x.to(torch.float64 if not integral else torch.int32 if dtype != torch.int32 else torch.int64).abs()
+    elif not spec.param("abs") and not p.is_integer():
+        _refuse_negative(x, f"lp pooling with power {p:g} needs values of at least 0 (PyTorch gives NaN for x^p of "
+                            "x < 0); use abs=True (--abs) for the Lp norm of |x|")  # fmt: skip
+    mean = _power_mean(x, spec, p, bound)
+    kh, kw = spec.kernel
+    result = mean.mul_(kh * kw).pow_(1.0 / p)
+    if integral and bool(torch.isnan(result).any()):
+        raise ImageShapeError(
+            f"lp pooling with power {p:g}: a window's sum of x^{p:g} is negative, so its root is not real (PyTorch "
+            f"gives NaN), and an integer image cannot hold NaN; use abs=True (--abs) for the Lp norm of |x|",
+            shape=tuple(x.shape),
+        )
+    return _from_float64(result, dtype)
+
+
+def _power_mean(x: torch.Tensor, spec: PoolSpec, p: float, bound: int | None) -> torch.Tensor:
+    """``avg_pool2d(x ** p)`` with padding 0 (each window's sum over its cells inside, divided by their count), float64.
+
+    ``bound``: the largest magnitude of the image's integer dtype (None for floats).
+    """
+    import torch
+
+    average = _geometry_spec("avg", spec)
+    if bound is not None and x.dtype != torch.int64 and p.is_integer() and p >= 1:
+        taps = spec.kernel[0] * spec.kernel[1]
+        if taps * bound ** int(p) < 2**31:
+            # exact integer powers and sums, converted once the windows are summed
+            sums = pool_tensor(x.to(torch.int32).pow_(int(p)), PoolSpec.make(
+                "avg", kernel=spec.kernel, stride=spec.stride, ceil_mode=spec.ceil_mode, divisor=1))  # fmt: skip
+            rows, cols = spec.plan(x.shape[2], x.shape[3])
+            count_r = torch.tensor([min(o * rows.stride + rows.kernel, rows.length) - o * rows.stride
+                                    for o in range(rows.out)], dtype=torch.float64, device=x.device)  # fmt: skip
+            count_c = torch.tensor([min(o * cols.stride + cols.kernel, cols.length) - o * cols.stride
+                                    for o in range(cols.out)], dtype=torch.float64, device=x.device)  # fmt: skip
+            return sums.to(torch.float64).div_(count_r[:, None] * count_c[None, :])
+    return pool_tensor(x.to(torch.float64).pow(p), average)
+
+
+# --- blur pooling ------------------------------------------------------------------------------
+
+
+def blur_kernel(x: torch.Tensor, spec: PoolSpec) -> torch.Tensor:
+    """The registry's kernel for ``blur``: binomial blur, then every ``stride``-th pixel (see :func:`blur_tensor`)."""
+    return blur_tensor(x, spec.kernel, spec.stride, spec.param("pad_mode"))
+
+
+def maxblur_kernel(x: torch.Tensor, spec: PoolSpec) -> torch.Tensor:
+    """The registry's kernel for ``maxblur``: max pooling at stride 1 over ``max_size`` cells, then :func:`blur_tensor`."""
+    m = int(spec.param("max_size"))
+    peaks = pool_tensor(x, PoolSpec.make("max", kernel=m, stride=1))
+    return blur_tensor(peaks, spec.kernel, spec.stride, spec.param("pad_mode"))
+
+
+def binomial(k: int) -> list[int]:
+    """Row ``k - 1`` of Pascal's triangle: the binomial filter of ``k`` taps (sum ``2 ** (k - 1)``).
+
+    >>> binomial(3), binomial(5)
+    ([1, 2, 1], [1, 4, 6, 4, 1])
+    """
+    return [math.comb(k - 1, i) for i in range(k)]
+
+
+def blur_tensor(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int], pad_mode: str) -> torch.Tensor:
+    """Blur an (N, C, H, W) tensor with the binomial filter ``kernel`` and keep every ``stride``-th pixel.
+
+    The filter is the outer product of two binomial rows (``[1, 2, 1]`` for 3), with integer
+    weights summing to ``2 ** ((kh - 1) + (kw - 1))``. Along each axis the input is padded
+    ``(k - 1) // 2`` cells before and ``k // 2`` after (kornia's and antialiased-cnns'
+    placement), so output ``i`` is centred on input ``i * s`` and there are ``ceil(n / s)``
+    outputs; the padding mirrors the image without repeating the edge cell (``reflect``), is
+    zero (``zero``) or repeats the edge cell (``replicate``).
+
+    Integer images: the weighted sum is an exact integer, divided by its power of two and
+    rounded half to even. Floats: the sum in float64, scaled exactly, cast back.
+
+    How: two separable passes, rows then columns, each computing only the rows (columns) the
+    stride keeps; the interior of each tap is one strided view, the few padded cells are read
+    from the cells they mirror.
+    """
+    import torch
+
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw) = kernel, stride
+    oh, ow = (h - 1) // sh + 1, (w - 1) // sw + 1
+    shift = (kh - 1) + (kw - 1)
+    if x.dtype.is_floating_point:
+        work = torch.float64
+    else:
+        bound = max(-_range(x.dtype)[0], _range(x.dtype)[1]) << shift
+        work = torch.int16 if bound < 2**15 else torch.int32 if bound < 2**31 else torch.int64
+    layout = torch.channels_last if c > 1 and x.stride(1) == 1 else torch.contiguous_format
+    source = x if x.dtype != torch.uint16 else x.to(torch.int32)  # few torch kernels take uint16
+    rows, cols = _empty(x, layout, ((n, c, oh, w), work), ((n, c, oh, ow), work))
+    _blur_axis(source, rows, 2, binomial(kh), sh, pad_mode)
+    _blur_axis(rows, cols, 3, binomial(kw), sw, pad_mode)
+    if x.dtype.is_floating_point:
+        return cols.mul_(2.0**-shift).to(x.dtype)
+    exact = torch.float32 if (bound >> 0) < 2**24 else torch.float64
+    quotient = cols.to(exact).mul_(2.0**-shift).round_()  # a power of two: exact, then half to even
+    if x.dtype == torch.uint16:
+        return quotient.to(torch.int32).to(x.dtype)
+    return quotient.to(torch.int16).to(x.dtype) if x.dtype == torch.uint8 else quotient.to(x.dtype)
+
+
+def _blur_axis(src: torch.Tensor, dst: torch.Tensor, dim: int, weights: list[int], stride: int, mode: str) -> None:
+    """``dst`` (along ``dim``, every ``stride``-th position) = the ``weights``-weighted sum of ``src``'s padded cells."""
+    length, out, before = src.shape[dim], dst.shape[dim], (len(weights) - 1) // 2
+    first = True
+    for t, weight in enumerate(weights):
+        positions = [o * stride - before + t for o in range(out)]
+        inside = [o for o, q in enumerate(positions) if 0 <= q < length]
+        lo, hi = (inside[0], inside[-1] + 1) if inside else (0, 0)  # the outputs whose tap t is in the image: a run
+        pieces = []
+        if inside:
+            span = src.narrow(dim, positions[lo], positions[hi - 1] - positions[lo] + 1)
+            pieces.append((lo, hi, span[(slice(None),) * dim + (slice(None, None, stride),)]))
+        for o in [*range(lo), *range(hi, out)]:
+            q = _mirror(positions[o], length, mode)
+            if q is not None:
+                pieces.append((o, o + 1, src.narrow(dim, q, 1)))
+            elif first:
+                dst.narrow(dim, o, 1).zero_()
+        for start, stop, piece in pieces:
+            target = dst.narrow(dim, start, stop - start)
+            if first:
+                target.copy_(piece)
+                if weight != 1:
+                    target.mul_(weight)
+            elif weight == 1:
+                target.add_(piece)
+            else:
+                target.add_(piece, alpha=weight)
+        first = False
+
+
+def _mirror(q: int, length: int, mode: str) -> int | None:
+    """The cell a padded position ``q`` reads (None: zero), as ``numpy.pad``'s reflect / edge modes."""
+    if mode == "zero":
+        return None
+    if mode == "replicate" or length == 1:
+        return min(max(q, 0), length - 1)
+    period = 2 * (length - 1)
+    q %= period
+    return q if q < length else period - q
+
+
+# --- SoftPool ----------------------------------------------------------------------------------
+
+
+def softpool_kernel(x: torch.Tensor, spec: PoolSpec) -> torch.Tensor:
+    """The registry's kernel for ``softpool``: ``sum(v * e^v) / sum(e^v)`` over each window's cells inside the image.
+
+    Stable: ``e^(v - m)`` with ``m`` the window's max. Integer images: ``v`` is the value divided
+    by the dtype's maximum (255, 65535, 127, ...), and the result is multiplied back, rounded
+    half to even and clipped; floats are pooled as they are. float64 throughout; a window with
+    no cell inside the image (only with dilation) gives 0.
+    """
+    import torch
+
+    v = x.to(torch.float64)
+    if not x.dtype.is_floating_point:
+        v = v.div_(_range(x.dtype)[1])
+    peak = pool_tensor(v, _geometry_spec("max", spec))
+    peak = peak.masked_fill_(torch.isneginf(peak), 0.0)  # windows with no cell: weights 0 below
+    taps = _Taps.make(v, spec, 0.0)
+    num = torch.zeros_like(peak)
+    den = torch.zeros_like(peak)
+    for t, view in enumerate(taps.views):
+        weight = torch.exp(view - peak)
+        ok = taps.ok(t)
+        if ok is not None:
+            weight = weight.mul_(ok)
+        num.add_(weight * view)
+        den.add_(weight)
+    result = num.div_(den).masked_fill_(den == 0, 0.0)
+    if not x.dtype.is_floating_point:
+        result = result.mul_(_range(x.dtype)[1])
+    return _from_float64(result, x.dtype)
+
+
+# --- stochastic pooling --------------------------------------------------------------------------
+
+
+def stochastic_kernel(x: torch.Tensor, spec: PoolSpec) -> torch.Tensor:
+    """The registry's kernel for ``stochastic`` (non-negative images; padded cells take no part).
+
+    ``mode="expected"``: ``sum(a^2) / sum(a)`` per window, 0 for an all-zero window; integers
+    exactly, rounded half to even; floats in float64. ``mode="sample"``: with ``u`` the seed's
+    uniform number for the window's channel and position (see :func:`stochastic_details`),
+    the first cell, in row-major order, whose running sum exceeds ``u * sum(a)`` (float64), so
+    cell ``i`` is drawn with probability ``a_i / sum(a)``; an all-zero window gives 0.
+
+    Raises
+    ------
+    ImageShapeError
+        The image has a negative value.
+    """
+    _refuse_negative(x, "stochastic pooling needs values of at least 0 (each cell is drawn with probability "
+                        "value / window sum)")  # fmt: skip
+    taps = _Taps.make(x, spec, 0)
+    if spec.param("mode") == "expected":
+        return _stochastic_expected(x, taps)
+    return _stochastic_sample(x, taps, int(spec.param("seed")))
+
+
+def _stochastic_expected(x: torch.Tensor, taps: _Taps) -> torch.Tensor:
+    import torch
+
+    if x.dtype.is_floating_point:
+        total = squares = None
+        for view in taps.views:
+            a = view.to(torch.float64)
+            total = a.clone() if total is None else total.add_(a)
+            squares = a * a if squares is None else squares.add_(a * a)
+        assert total is not None and squares is not None
+        return squares.div_(total).masked_fill_(total == 0, 0.0).to(x.dtype)
+    # integers, exactly: q0 = round(sum a^2 / sum a) in float64 is within one of the answer, the
+    # remainder sum a * (a - q0) is small, and int64 arithmetic wraps, so it comes out exact even
+    # when the partial sums of a^2 would not fit (int32 images)
+    cells = [view.to(torch.int64) for view in taps.views]
+    total = torch.stack(cells).sum(0)
+    squares = torch.stack([a.to(torch.float64) ** 2 for a in cells]).sum(0)
+    guess = squares.div_(total.to(torch.float64)).nan_to_num_(0.0).round_().to(torch.int64)
+    rest = torch.stack([a * (a - guess) for a in cells]).sum(0)
+    twice = rest * 2
+    odd = (guess & 1).bool()
+    up = (twice > total) | ((twice == total) & odd)
+    down = (twice < -total) | ((twice == -total) & odd)
+    answer = (guess + up.to(torch.int64) - down.to(torch.int64)).masked_fill_(total == 0, 0)
+    return answer.to(torch.int32).to(x.dtype) if x.dtype == torch.uint16 else answer.to(x.dtype)
+
+
+def _stochastic_sample(x: torch.Tensor, taps: _Taps, seed: int) -> torch.Tensor:
+    import torch
+
+    c = x.shape[1]
+    u = torch.from_numpy(_uniforms(seed, (c, *taps.out))).to(x.device)[None]
+    values = [view.to(torch.float64) for view in taps.views]
+    total = torch.zeros_like(values[0])
+    for a in values:
+        total.add_(a)
+    threshold = u * total
+    running = torch.zeros_like(total)
+    chosen = torch.zeros_like(total)
+    last = torch.zeros_like(total)
+    found = torch.zeros(total.shape, dtype=torch.bool, device=x.device)
+    for a in values:
+        running.add_(a)
+        positive = a > 0
+        hit = positive & (running > threshold) & ~found
+        chosen = torch.where(hit, a, chosen)
+        found |= hit
+        last = torch.where(positive, a, last)
+    chosen = torch.where(found, chosen, last)  # rounding kept u * sum from falling short of the sum
+    return _from_float64(chosen, x.dtype)
+
+
+def stochastic_details(spec: PoolSpec, shape: tuple[int, ...]) -> dict[str, Any] | None:
+    """The draws behind sample mode: one uniform number per channel and output position.
+
+    ``numpy.random.default_rng(seed).random((C, OH, OW))``: every image of a batch gets the same
+    numbers, so an image's result depends on the image and the seed only (not on the device,
+    the engine, the threads or the other images of its batch).
+    """
+    if spec.param("mode") != "sample":
+        return None
+    seed = int(spec.param("seed"))
+    rows, cols = spec.output_size(shape[0], shape[1])
+    channels = 1 if len(shape) == 2 else shape[2]
+    return {"seed": seed, "draws": f"numpy.random.default_rng({seed}).random(({channels}, {rows}, {cols}))"}
+
+
+# --- fractional max pooling ----------------------------------------------------------------------
+
+
+def fractional_kernel(x: torch.Tensor, spec: PoolSpec) -> torch.Tensor:
+    """The registry's kernel for ``fractional``: PyTorch's ``fractional_max_pool2d``, with its samples from the seed.
+
+    Each channel has two samples ``(u_w, u_h)`` (:func:`fractional_samples`); along an axis of
+    ``n`` cells, ``m`` outputs and kernel ``k``, output ``i < m - 1`` starts at
+    ``int((i + u) * alpha) - int(u * alpha)`` with ``alpha = (n - k) / (m - 1)``, and the last
+    at ``n - k`` (:func:`fractional_starts`); each output is the max of the ``k x k`` cells from
+    there. The arithmetic is float32 for float32 images and float64 otherwise, as PyTorch does
+    it in the input's dtype (it pools floats only; an integer image equals PyTorch on its
+    float64 copy).
+    """
+    import torch
+
+    n, c, h, w = x.shape
+    oh, ow = spec.output_size(h, w)
+    kh, kw = spec.kernel
+    samples = fractional_samples(int(spec.param("seed")), c)
+    dtype = np.float32 if x.dtype == torch.float32 else np.float64
+    starts_h = torch.tensor(np.stack([fractional_starts(u, h, oh, kh, dtype) for u in samples[:, 1]]), device=x.device)
+    starts_w = torch.tensor(np.stack([fractional_starts(u, w, ow, kw, dtype) for u in samples[:, 0]]), device=x.device)
+    y, undo = _ordered(x)
+    rows = None
+    for t in range(kh):
+        index = (starts_h + t)[None, :, :, None].expand(n, c, oh, w)
+        tap = torch.gather(y, 2, index)
+        rows = tap if rows is None else torch.maximum(rows, tap)
+    assert rows is not None
+    out = None
+    for t in range(kw):
+        index = (starts_w + t)[None, :, None, :].expand(n, c, oh, ow)
+        tap = torch.gather(rows, 3, index)
+        out = tap if out is None else torch.maximum(out, tap)
+    assert out is not None
+    return undo(out)
+
+
+def fractional_samples(seed: int, channels: int) -> np.ndarray:
+    """PyTorch's ``_random_samples`` for one image: ``numpy.random.default_rng(seed).random((channels, 2))``.
+
+    Row ``c`` is ``(u_w, u_h)`` for channel ``c``; every image of a batch gets the same rows.
+    """
+    return _uniforms(seed, (channels, 2))
+
+
+def fractional_starts(u: float, n: int, m: int, k: int, dtype: type = np.float64) -> np.ndarray:
+    """Where fractional max pooling's ``m`` windows of ``k`` cells start along an axis of ``n`` (PyTorch's intervals).
+
+    >>> fractional_starts(0.5, 10, 4, 2).tolist()
+    [0, 3, 5, 8]
+    """
+    if m == 1:
+        return np.array([n - k], dtype=np.int64)
+    alpha = dtype(n - k) / dtype(m - 1)
+    sample = dtype(u)
+    starts = ((np.arange(m - 1).astype(dtype) + sample) * alpha).astype(np.int64) - int(sample * alpha)
+    return np.append(starts, n - k).astype(np.int64)
+
+
+def fractional_details(spec: PoolSpec, shape: tuple[int, ...]) -> dict[str, Any]:
+    """The samples behind a fractional result: the seed and, per channel, PyTorch's ``(u_w, u_h)``."""
+    channels = 1 if len(shape) == 2 else shape[2]
+    seed = int(spec.param("seed"))
+    return {"seed": seed, "samples": fractional_samples(seed, channels).tolist()}
