@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Union
 
@@ -767,69 +767,149 @@ def _adaptive_axis(
 
 
 @dataclass(frozen=True)
-class _Taps:
-    """The taps of every window of a spec with PyTorch's geometry, over the image padded with ``fill``.
+class _Windows:
+    """Where the windows of a spec with PyTorch's geometry fall on an image of ``height x width``.
 
-    ``views[t]`` is tap ``t`` of every window, shape (N, C, OH, OW), in row-major order (tap
-    row ``t // kw``, tap column ``t % kw``). ``rows[i]`` / ``cols[j]`` hold, per output row /
-    column, the input row / column under tap row ``i`` / column ``j`` (outside ``0..H-1`` /
-    ``0..W-1`` in the padding); ``row_ok`` / ``col_ok`` say, as bool tensors, which are inside.
+    ``rows[i][o]`` is the input row under tap row ``i`` of output row ``o`` (outside
+    ``0..height-1`` when it lies in the padding or past a ceil-mode edge), ``cols[j][o]`` the
+    same for columns; taps are visited in row-major order, tap ``t`` being row ``t // kw``,
+    column ``t % kw``.
     """
 
-    views: list[torch.Tensor]
     rows: list[list[int]]
     cols: list[list[int]]
-    row_ok: list[torch.Tensor]
-    col_ok: list[torch.Tensor]
-    out: tuple[int, int]
+    height: int
+    width: int
 
     @classmethod
-    def make(cls, x: torch.Tensor, spec: PoolSpec, fill: float | int) -> _Taps:
-        import torch
-
-        rows, cols = spec.plan(x.shape[2], x.shape[3])
-        n, c, h, w = x.shape
-        after_r, after_c = _after(rows, h), _after(cols, w)
-        padded = x
-        if rows.before or cols.before or after_r or after_c:
-            layout = torch.channels_last if c > 1 and x.stride(1) == 1 else torch.contiguous_format
-            shape = (n, c, rows.before + h + after_r, cols.before + w + after_c)
-            (padded,) = _empty(x, layout, (shape, x.dtype))
-            padded.fill_(fill)
-            padded[:, :, rows.before : rows.before + h, cols.before : cols.before + w].copy_(x)
-        row_pos = [[o * rows.stride + i * rows.dilation - rows.before for o in range(rows.out)]
-                   for i in range(rows.kernel)]  # fmt: skip
-        col_pos = [[o * cols.stride + j * cols.dilation - cols.before for o in range(cols.out)]
-                   for j in range(cols.kernel)]  # fmt: skip
-        views = []
-        for i in range(rows.kernel):
-            r0 = i * rows.dilation
-            for j in range(cols.kernel):
-                c0 = j * cols.dilation
-                views.append(padded[:, :, r0 : r0 + (rows.out - 1) * rows.stride + 1 : rows.stride,
-                                    c0 : c0 + (cols.out - 1) * cols.stride + 1 : cols.stride])  # fmt: skip
-        row_ok = [torch.tensor([0 <= r < h for r in pos], device=x.device) for pos in row_pos]
-        col_ok = [torch.tensor([0 <= q < w for q in pos], device=x.device) for pos in col_pos]
-        return cls(views, row_pos, col_pos, row_ok, col_ok, (rows.out, cols.out))
+    def make(cls, spec: PoolSpec, height: int, width: int) -> _Windows:
+        rows, cols = spec.plan(height, width)
+        return cls(
+            [[o * rows.stride + i * rows.dilation - rows.before for o in range(rows.out)] for i in range(rows.kernel)],
+            [[o * cols.stride + j * cols.dilation - cols.before for o in range(cols.out)] for j in range(cols.kernel)],
+            height,
+            width,
+        )
 
     @property
-    def kw(self) -> int:
-        return len(self.cols)
+    def taps(self) -> int:
+        return len(self.rows) * len(self.cols)
 
-    def ok(self, t: int) -> torch.Tensor | None:
-        """Whether tap ``t`` of each window lies inside the image, (OH, OW); None when it always does."""
-        r, c = self.row_ok[t // self.kw], self.col_ok[t % self.kw]
-        if bool(r.all()) and bool(c.all()):
-            return None
-        return r[:, None] & c[None, :]
+    @property
+    def out(self) -> tuple[int, int]:
+        return (len(self.rows[0]), len(self.cols[0]))
 
-    def counts(self) -> torch.Tensor:
+    def row_counts(self) -> list[int]:
+        """Per output row, how many of its tap rows lie inside the image."""
+        return [sum(0 <= tap[o] < self.height for tap in self.rows) for o in range(self.out[0])]
+
+    def col_counts(self) -> list[int]:
+        return [sum(0 <= tap[o] < self.width for tap in self.cols) for o in range(self.out[1])]
+
+    def counts(self, device: torch.device) -> torch.Tensor:
         """How many cells of each window lie inside the image, an int64 (OH, OW) tensor."""
         import torch
 
-        per_row = torch.stack(self.row_ok).sum(0)
-        per_col = torch.stack(self.col_ok).sum(0)
-        return per_row[:, None].to(torch.int64) * per_col[None, :]
+        rows = torch.tensor(self.row_counts(), dtype=torch.int64, device=device)
+        return rows[:, None] * torch.tensor(self.col_counts(), dtype=torch.int64, device=device)[None, :]
+
+    def inside(self, t: int, start: int, stop: int, device: torch.device) -> torch.Tensor | None:
+        """Whether tap ``t`` of the windows of output rows ``start:stop`` lies inside the image, (rows, OW) bool;
+        None when it always does."""
+        import torch
+
+        rows = self.rows[t // len(self.cols)][start:stop]
+        cols = self.cols[t % len(self.cols)]
+        if min(rows) >= 0 and max(rows) < self.height and cols[0] >= 0 and cols[-1] < self.width:
+            return None
+        row_ok = torch.tensor([0 <= r < self.height for r in rows], device=device)
+        return row_ok[:, None] & torch.tensor([0 <= q < self.width for q in cols], device=device)[None, :]
+
+    def positions(self, t: int, start: int, stop: int, device: torch.device) -> torch.Tensor:
+        """``row * width + col`` of tap ``t`` of the windows of output rows ``start:stop``, (rows, OW) int64."""
+        import torch
+
+        rows = torch.tensor(self.rows[t // len(self.cols)][start:stop], device=device)
+        cols = torch.tensor(self.cols[t % len(self.cols)], device=device)
+        return rows[:, None] * self.width + cols[None, :]
+
+
+def _tap_bands(
+    x: torch.Tensor,
+    spec: PoolSpec,
+    work: torch.dtype,
+    fill: float | int,
+    prepare: Callable[[torch.Tensor], Any] | None = None,
+) -> Iterator[tuple[int, int, list[torch.Tensor]]]:
+    """The taps of a PyTorch-geometry spec's windows, band of output rows by band: ``(start, stop, taps)``.
+
+    ``taps[t]`` is tap ``t`` (row-major in the window) of every window of output rows
+    ``start:stop``, an (N, C, stop - start, OW) tensor of dtype ``work``; padded cells hold
+    ``fill``. ``prepare`` may change each band's cells in place (a power, a scale) before the
+    taps are read.
+
+    How: the input rows a band needs are copied once into a planar buffer split into
+    ``stride`` column phases (phase ``p`` holds padded columns ``p, p + s, p + 2s ...``), so
+    every tap is a view whose last dimension is contiguous, and element-wise ops on it are
+    vectorised; on the CPU a band's buffers stay within about :data:`BAND_BYTES`, on a GPU the
+    whole batch is one band.
+    """
+    import torch
+
+    n, c, h, w = x.shape
+    rows, cols = spec.plan(h, w)
+    (sh, sw), (dh, dw) = (rows.stride, cols.stride), (rows.dilation, cols.dilation)
+    kh, kw, out_w = rows.kernel, cols.kernel, cols.out
+    before, padded_w = cols.before, cols.before + w + _after(cols, w)
+    phase_w = -(-padded_w // sw)
+    itemsize = torch.empty((), dtype=work).element_size()
+    per_row = sw * n * c * sh * phase_w * itemsize + 4 * n * c * out_w * 8  # the buffer, and a few results
+    step = rows.out if not _on_cpu(x) else max(1, min(rows.out, BAND_BYTES // max(1, per_row)))
+    span = (step - 1) * sh + (kh - 1) * dh + 1
+    (flat,) = _empty(x, torch.contiguous_format, ((sw * n, c, span, phase_w), work))
+    buffer = flat.view(sw, n, c, span, phase_w)
+    buffer.fill_(fill)  # the columns outside the image keep it; rows outside are refilled per band
+    # per phase: the phase columns m0:m1 that lie in the image, and the input column of m0
+    phases = []
+    for p in range(sw):
+        m0 = max(0, -(-(before - p) // sw))
+        m1 = min(phase_w, -(-(before + w - p) // sw))
+        phases.append((p, m0, m1, p + m0 * sw - before))
+    for start in range(0, rows.out, step):
+        stop = min(start + step, rows.out)
+        count = (stop - start - 1) * sh + (kh - 1) * dh + 1
+        first = start * sh - rows.before  # the band's first input row (maybe in the padding)
+        lo, hi = max(first, 0), min(first + count, h)
+        band = buffer[:, :, :, :count]
+        if lo - first > 0:
+            band[:, :, :, : lo - first].fill_(fill)
+        if hi - first < count:
+            band[:, :, :, max(hi - first, 0) :].fill_(fill)
+        if hi > lo:
+            for p, m0, m1, col in phases:
+                if m1 > m0:
+                    band[p, :, :, lo - first : hi - first, m0:m1].copy_(
+                        x[:, :, lo:hi, col : col + (m1 - m0 - 1) * sw + 1 : sw]
+                    )
+        if prepare is not None:
+            prepare(band)
+        taps = []
+        for i in range(kh):
+            r0 = i * dh
+            for j in range(kw):
+                c0 = j * dw
+                taps.append(band[c0 % sw, :, :, r0 : r0 + (stop - start - 1) * sh + 1 : sh,
+                                 c0 // sw : c0 // sw + out_w])  # fmt: skip
+        yield start, stop, taps
+
+
+def _output_like(x: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """An uninitialised result of ``shape`` (N, C, OH, OW) in ``x``'s memory format."""
+    import torch
+
+    layout = torch.channels_last if x.shape[1] > 1 and x.stride(1) == 1 else torch.contiguous_format
+    (out,) = _empty(x, layout, (shape, dtype))
+    return out
 
 
 def _refuse_negative(x: torch.Tensor, what: str) -> None:
@@ -906,23 +986,36 @@ def pool_indices_tensor(x: torch.Tensor, spec: PoolSpec) -> tuple[torch.Tensor, 
 
     lowest_fill = spec.op == "max"
     y, undo = _ordered(x)
-    fill = _extreme(y.dtype, lowest=lowest_fill)
-    taps = _Taps.make(y, spec, fill)  # padding holds the fill, which never beats the best so far
-    width, device = x.shape[3], x.device
-    row0 = torch.tensor([_first_inside(r, spec.dilation[0]) for r in taps.rows[0]], device=device)
-    col0 = torch.tensor([_first_inside(c, spec.dilation[1]) for c in taps.cols[0]], device=device)
-    best = torch.full((x.shape[0], x.shape[1], *taps.out), fill, dtype=y.dtype, device=device)
-    index = (row0[:, None] * width + col0[None, :]).expand(best.shape).contiguous()
+    fill = _extreme(y.dtype, lowest=lowest_fill)  # padded cells hold it, and it never beats the best so far
+    windows = _Windows.make(spec, x.shape[2], x.shape[3])
+    n, c, device = x.shape[0], x.shape[1], x.device
+    (out_h, out_w), k, kw = windows.out, windows.taps, len(windows.cols)
+    values = _output_like(x, (n, c, out_h, out_w), x.dtype)
+    index = _output_like(x, (n, c, out_h, out_w), torch.int64)
+    # per tap t (and t = k: no tap won, PyTorch's first tap inside), the row / column of every output
+    row_of = torch.tensor([*(windows.rows[t // kw] for t in range(k)),
+                           [_first_inside(r, spec.dilation[0]) for r in windows.rows[0]]], device=device)  # fmt: skip
+    col_of = torch.tensor([*(windows.cols[t % kw] for t in range(k)),
+                           [_first_inside(q, spec.dilation[1]) for q in windows.cols[0]]], device=device)  # fmt: skip
     better = torch.gt if lowest_fill else torch.lt
-    for t, view in enumerate(taps.views):
-        take = better(view, best)
-        if y.dtype.is_floating_point:
-            take |= torch.isnan(view)
-        rows = torch.tensor(taps.rows[t // taps.kw], device=device)
-        cols = torch.tensor(taps.cols[t % taps.kw], device=device)
-        best = torch.where(take, view, best)
-        index = torch.where(take, rows[:, None] * width + cols[None, :], index)
-    return undo(best), index
+    keep = torch.maximum if lowest_fill else torch.minimum  # NaN stays, as PyTorch's rule keeps the last NaN
+    winner_dtype = torch.int16 if k < 2**15 else torch.int32
+    for start, stop, taps in _tap_bands(y, spec, y.dtype, fill):
+        shape = (n, c, stop - start, out_w)
+        best = torch.full(shape, fill, dtype=y.dtype, device=device)
+        winner = torch.full(shape, k, dtype=winner_dtype, device=device)
+        for t, tap in enumerate(taps):
+            take = better(tap, best)
+            if y.dtype.is_floating_point:
+                take |= torch.isnan(tap)
+            winner.masked_fill_(take, t)
+            keep(best, tap, out=best)
+        flat = winner.view(n * c, stop - start, out_w).to(torch.int64)
+        rows = row_of[:, start:stop, None].expand(k + 1, stop - start, out_w).gather(0, flat)
+        cols = col_of[:, None, :].expand(k + 1, stop - start, out_w).gather(0, flat)
+        values[:, :, start:stop] = undo(best)
+        index[:, :, start:stop] = (rows * x.shape[3] + cols).view(shape)
+    return values, index
 
 
 def _first_inside(start: int, dilation: int) -> int:
@@ -985,22 +1078,39 @@ def unpool(
         return unpool_tensor(_check_tensor(pooled), indices, (h, w))  # type: ignore[arg-type]
 
 
-def unpool_tensor(values: torch.Tensor, index: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """:func:`unpool` of an (N, C, OH, OW) tensor and its int64 indices: an (N, C, H, W) tensor."""
+def unpool_tensor(values: torch.Tensor, index: torch.Tensor, size: tuple[int, int], check: bool = True) -> torch.Tensor:
+    """:func:`unpool` of an (N, C, OH, OW) tensor and its int64 indices: an (N, C, H, W) tensor.
+
+    The result has ``values``' memory format (a channels-last input gives a channels-last
+    result). ``check=False`` skips the checks, for indices made by :func:`pool_indices_tensor`.
+    """
     import torch
 
-    if tuple(index.shape) != tuple(values.shape) or index.dtype.is_floating_point:
+    if check and (tuple(index.shape) != tuple(values.shape) or index.dtype.is_floating_point):
         raise ImageShapeError(f"indices of shape {tuple(index.shape)} and dtype {index.dtype} for values of shape "
                               f"{tuple(values.shape)}: they must be integers of the same shape")  # fmt: skip
     h, w = size
-    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= h * w):
-        raise ImageShapeError(f"an index lies outside a plane of {h}x{w} (0 to {h * w - 1})")
     n, c = values.shape[:2]
+    channels_last = c > 1 and values.stride(1) == 1 and index.stride(1) == 1
+    # scatter along the flat (row, col) axis, in whichever layout the tensors already have
+    flat_values = values.permute(0, 2, 3, 1).reshape(n, -1, c) if channels_last else values.reshape(n, c, -1)
+    flat_index = (index.permute(0, 2, 3, 1).reshape(n, -1, c) if channels_last else index.reshape(n, c, -1)).to(
+        torch.int64
+    )
+    if check and flat_index.numel():
+        low, high = torch.aminmax(flat_index)
+        if int(low) < 0 or int(high) >= h * w:
+            raise ImageShapeError(f"an index lies outside a plane of {h}x{w} (0 to {h * w - 1})")
     # scatter moves bits: uint16, which has few torch kernels, travels as int16
-    carried = values.view(torch.int16) if values.dtype == torch.uint16 else values
-    out = torch.zeros((n, c, h * w), dtype=carried.dtype, device=values.device)
-    out.scatter_(2, index.reshape(n, c, -1).to(torch.int64), carried.reshape(n, c, -1))
-    out = out.view(n, c, h, w)
+    carried = flat_values.view(torch.int16) if values.dtype == torch.uint16 else flat_values
+    if channels_last:
+        out = torch.zeros((n, h * w, c), dtype=carried.dtype, device=values.device)
+        out.scatter_(1, flat_index, carried)
+        out = out.view(n, h, w, c).permute(0, 3, 1, 2)
+    else:
+        out = torch.zeros((n, c, h * w), dtype=carried.dtype, device=values.device)
+        out.scatter_(2, flat_index, carried)
+        out = out.view(n, c, h, w)
     return out.view(torch.uint16) if values.dtype == torch.uint16 else out
 
 
@@ -1009,20 +1119,15 @@ def unpool_kernel(x: torch.Tensor, spec: PoolSpec) -> torch.Tensor:
 
     A window with no cell inside the image (only possible with dilation) puts nothing back.
     """
-    import torch
-
     pooling = _geometry_spec(spec.param("reduce"), spec)
     values, index = pool_indices_tensor(x, pooling)
     h, w = x.shape[2], x.shape[3]
-    empty = _Taps.make(x[:1, :1], pooling, 0).counts() == 0
+    empty = _Windows.make(pooling, h, w).counts(x.device) == 0
     if bool(empty.any()):
-        index = index.masked_fill(empty, h * w)  # a spare cell past the plane, dropped below
-        return (
-            unpool_tensor(values, index, (h * w + 1, 1)).view(x.shape[0], x.shape[1], -1)[:, :, : h * w].view(x.shape)
-        )
-    return unpool_tensor(values, index, (h, w)).contiguous(
-        memory_format=torch.channels_last if x.shape[1] > 1 and x.stride(1) == 1 else torch.contiguous_format
-    )
+        index = index.masked_fill(empty, h * w)  # a spare cell past the plane, cut off below
+        spare = unpool_tensor(values.contiguous(), index.contiguous(), (h * w + 1, 1), check=False)
+        return spare.reshape(x.shape[0], x.shape[1], -1)[:, :, : h * w].reshape(x.shape)
+    return unpool_tensor(values, index, (h, w), check=False)
 
 
 # --- median -----------------------------------------------------------------------------------
@@ -1047,54 +1152,53 @@ def median_kernel(x: torch.Tensor, spec: PoolSpec) -> torch.Tensor:
 
     y, undo = _ordered(x)
     high = _extreme(y.dtype, lowest=False)  # padded cells sort after every real one
-    taps = _Taps.make(y, spec, high)
-    k = len(taps.views)
+    windows = _Windows.make(spec, x.shape[2], x.shape[3])
+    k = windows.taps
     mean = spec.param("even") == "mean"
-    ranks = sorted({(k - 1) // 2, k // 2} if mean else {(k - 1) // 2})
-    if k <= NETWORK_TAPS:
-        picked = _network_select(taps.views, tuple(ranks))
-        lower, upper = picked[ranks[0]], picked[ranks[-1]]
-        if mean and upper is lower:  # odd windows; the short ones at the edges may be even
-            upper = lower.clone()
-    else:
-        lower = upper = None
-    counts = taps.counts()
-    regions = _short_regions(taps) if lower is not None else [(slice(None), slice(None))]
-    for rows, cols in regions:
-        lo, up = _median_by_sorting(taps, rows, cols, counts[rows, cols])
-        if lower is None:
-            lower, upper = lo, up
+    ranks = tuple(sorted({(k - 1) // 2, k // 2} if mean else {(k - 1) // 2}))
+    counts = windows.counts(x.device)
+    short_rows = [n < len(windows.rows) for n in windows.row_counts()]
+    short_cols = _runs([n < len(windows.cols) for n in windows.col_counts()])
+    out = _output_like(x, (x.shape[0], x.shape[1], *windows.out), x.dtype)
+    for start, stop, taps in _tap_bands(y, spec, y.dtype, high):
+        band_counts = counts[start:stop]
+        if k <= NETWORK_TAPS:
+            picked = _network_select(taps, ranks)
+            lower, upper = picked[ranks[0]], picked[ranks[-1]]
+            if mean and upper is lower:  # odd windows; the short ones at the edges may be even
+                upper = lower.clone()
+            regions = _short_regions(short_rows[start:stop], short_cols)
         else:
+            lower = upper = None
+            regions = [(slice(None), slice(None))]
+        for rows, cols in regions:
+            lo, up = _median_by_sorting(taps, rows, cols, band_counts[rows, cols])
+            if lower is None or upper is None:
+                lower, upper = lo, up
+                continue
             lower[:, :, rows, cols] = lo
             if mean:
-                upper[:, :, rows, cols] = up  # type: ignore[index]
-    assert lower is not None and upper is not None
-    if not mean:
-        result = undo(lower)
-    else:
-        result = _mean_of_two(undo(lower), undo(upper), x.dtype)
-    empty = counts == 0
-    if bool(empty.any()):
-        # zero is zero in any dtype's bits; uint16, which has few torch kernels, is filled as int16
-        bits = result.view(torch.int16) if result.dtype == torch.uint16 else result
-        result = bits.masked_fill(empty, 0).view(result.dtype)
-    return result
+                upper[:, :, rows, cols] = up
+        assert lower is not None and upper is not None
+        result = _mean_of_two(undo(lower), undo(upper), x.dtype) if mean else undo(lower)
+        empty = band_counts == 0
+        if bool(empty.any()):
+            # zero is zero in any dtype's bits; uint16, which has few torch kernels, is filled as int16
+            bits = result.view(torch.int16) if result.dtype == torch.uint16 else result
+            result = bits.masked_fill(empty, 0).view(result.dtype)
+        out[:, :, start:stop] = result
+    return out
 
 
-def _short_regions(taps: _Taps) -> list[tuple[slice, slice]]:
-    """Rectangles of outputs whose windows lose cells to padding or ceil mode (rows at the top and bottom, then
-    columns at the left and right of the rest)."""
-    import torch
-
-    kh, kw = len(taps.rows), len(taps.cols)
-    bad_rows = (torch.stack(taps.row_ok).sum(0) < kh).tolist()
-    bad_cols = (torch.stack(taps.col_ok).sum(0) < kw).tolist()
+def _short_regions(short_rows: list[bool], short_cols: list[tuple[bool, slice]]) -> list[tuple[slice, slice]]:
+    """Rectangles covering the outputs whose windows lose cells to padding or ceil mode: whole short rows, then
+    the short columns (runs, from :func:`_runs`) of the other rows."""
     regions = []
-    for bad, rows in _runs(bad_rows):
-        if bad:
+    for short, rows in _runs(short_rows):
+        if short:
             regions.append((rows, slice(None)))
         else:
-            regions += [(rows, cols) for bad_c, cols in _runs(bad_cols) if bad_c]
+            regions += [(rows, cols) for short_col, cols in short_cols if short_col]
     return regions
 
 
@@ -1110,16 +1214,16 @@ def _runs(flags: list[bool]) -> list[tuple[bool, slice]]:
 
 
 def _median_by_sorting(
-    taps: _Taps, rows: slice, cols: slice, counts: torch.Tensor
+    taps: list[torch.Tensor], rows: slice, cols: slice, counts: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The lower and upper middles of the windows ``[rows, cols]`` with ``counts`` cells each, by sorting their taps."""
     import torch
 
-    stacked = torch.stack([v[:, :, rows, cols] for v in taps.views])  # (K, N, C, h, w); padding sorts last
+    stacked = torch.stack([tap[:, :, rows, cols] for tap in taps])  # (K, N, C, h, w); padding sorts last
     ordered = stacked.sort(dim=0).values
     shape = (1, *ordered.shape[1:])
     lower = ((counts - 1).clamp(min=0) // 2).expand(shape)
-    upper = (counts // 2).clamp(max=len(taps.views) - 1).expand(shape)
+    upper = (counts // 2).clamp(max=len(taps) - 1).expand(shape)
     return ordered.gather(0, lower)[0], ordered.gather(0, upper)[0]
 
 
@@ -1129,6 +1233,9 @@ def _mean_of_two(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> torch.
 
     if dtype.is_floating_point:
         return ((a.to(torch.float64) + b.to(torch.float64)) / 2).to(dtype)
+    if dtype != torch.int32:  # a sum of two 16-bit values and its half are exact in float32, and round half to even
+        half = (a.to(torch.float32) + b.to(torch.float32)).mul_(0.5).round_()
+        return half.to(torch.int32).to(dtype) if dtype == torch.uint16 else half.to(dtype)
     wide = (a.to(torch.int32) if a.dtype == torch.uint16 else a).to(torch.int64)
     total = wide + (b.to(torch.int32) if b.dtype == torch.uint16 else b).to(torch.int64)
     half = torch.div(total, 2, rounding_mode="floor")
@@ -1211,44 +1318,39 @@ def lp_kernel(x: torch.Tensor, spec: PoolSpec) -> torch.Tensor:
         wide = torch.float64 if not integral else torch.int64
         largest = torch.maximum(high.to(wide), low.to(wide).neg())
         return largest.to(x.dtype) if not integral else largest.clamp_(max=_range(x.dtype)[1]).to(x.dtype)
-    if spec.param("abs") and dtype not in (torch.uint8, torch.uint16):
-        x = x.to(torch.float64 if not integral else torch.int32 if dtype != torch.int32 else torch.int64).abs()
-    elif not spec.param("abs") and not p.is_integer():
+    use_abs = bool(spec.param("abs"))
+    if not use_abs and not p.is_integer():
         _refuse_negative(x, f"lp pooling with power {p:g} needs values of at least 0 (PyTorch gives NaN for x^p of "
                             "x < 0); use abs=True (--abs) for the Lp norm of |x|")  # fmt: skip
-    mean = _power_mean(x, spec, p, bound)
-    kh, kw = spec.kernel
-    result = mean.mul_(kh * kw).pow_(1.0 / p)
-    if integral and bool(torch.isnan(result).any()):
-        raise ImageShapeError(
-            f"lp pooling with power {p:g}: a window's sum of x^{p:g} is negative, so its root is not real (PyTorch "
-            f"gives NaN), and an integer image cannot hold NaN; use abs=True (--abs) for the Lp norm of |x|",
-            shape=tuple(x.shape),
-        )
-    return _from_float64(result, dtype)
+    windows = _Windows.make(spec, x.shape[2], x.shape[3])
+    # integer powers of small integers, and their window sums, are exact in int32: converted once summed
+    exact = bound is not None and p.is_integer() and windows.taps * bound ** int(p) < 2**31
+    power: float | int = int(p) if exact else p
 
+    def powers(band: torch.Tensor) -> None:
+        if use_abs:
+            band.abs_()
+        if power == 2:
+            band.mul_(band)  # as exact as pow, and vectorised for integers
+        else:
+            band.pow_(power)
 
-def _power_mean(x: torch.Tensor, spec: PoolSpec, p: float, bound: int | None) -> torch.Tensor:
-    """``avg_pool2d(x ** p)`` with padding 0 (each window's sum over its cells inside, divided by their count), float64.
-
-    ``bound``: the largest magnitude of the image's integer dtype (None for floats).
-    """
-    import torch
-
-    average = _geometry_spec("avg", spec)
-    if bound is not None and x.dtype != torch.int64 and p.is_integer() and p >= 1:
-        taps = spec.kernel[0] * spec.kernel[1]
-        if taps * bound ** int(p) < 2**31:
-            # exact integer powers and sums, converted once the windows are summed
-            sums = pool_tensor(x.to(torch.int32).pow_(int(p)), PoolSpec.make(
-                "avg", kernel=spec.kernel, stride=spec.stride, ceil_mode=spec.ceil_mode, divisor=1))  # fmt: skip
-            rows, cols = spec.plan(x.shape[2], x.shape[3])
-            count_r = torch.tensor([min(o * rows.stride + rows.kernel, rows.length) - o * rows.stride
-                                    for o in range(rows.out)], dtype=torch.float64, device=x.device)  # fmt: skip
-            count_c = torch.tensor([min(o * cols.stride + cols.kernel, cols.length) - o * cols.stride
-                                    for o in range(cols.out)], dtype=torch.float64, device=x.device)  # fmt: skip
-            return sums.to(torch.float64).div_(count_r[:, None] * count_c[None, :])
-    return pool_tensor(x.to(torch.float64).pow(p), average)
+    counts = windows.counts(x.device).to(torch.float64)
+    out = _output_like(x, (x.shape[0], x.shape[1], *windows.out), dtype)
+    for start, stop, taps in _tap_bands(x, spec, torch.int32 if exact else torch.float64, 0, powers):
+        total = taps[0].clone()
+        for tap in taps[1:]:
+            total.add_(tap)  # padding and ceil-mode overhang hold 0, which adds nothing
+        # PyTorch's order: the average over the cells inside, times the whole window, to the 1/p
+        result = total.to(torch.float64).div_(counts[start:stop]).mul_(windows.taps).pow_(1.0 / p)
+        if integral and bool(torch.isnan(result).any()):
+            raise ImageShapeError(
+                f"lp pooling with power {p:g}: a window's sum of x^{p:g} is negative, so its root is not real "
+                "(PyTorch gives NaN), and an integer image cannot hold NaN; use abs=True (--abs) for the Lp norm of |x|",
+                shape=tuple(x.shape),
+            )
+        out[:, :, start:stop] = _from_float64(result, dtype)
+    return out
 
 
 # --- blur pooling ------------------------------------------------------------------------------
@@ -1372,25 +1474,30 @@ def softpool_kernel(x: torch.Tensor, spec: PoolSpec) -> torch.Tensor:
     """
     import torch
 
-    v = x.to(torch.float64)
-    if not x.dtype.is_floating_point:
-        v = v.div_(_range(x.dtype)[1])
-    peak = pool_tensor(v, _geometry_spec("max", spec))
-    peak = peak.masked_fill_(torch.isneginf(peak), 0.0)  # windows with no cell: weights 0 below
-    taps = _Taps.make(v, spec, 0.0)
-    num = torch.zeros_like(peak)
-    den = torch.zeros_like(peak)
-    for t, view in enumerate(taps.views):
-        weight = torch.exp(view - peak)
-        ok = taps.ok(t)
-        if ok is not None:
-            weight = weight.mul_(ok)
-        num.add_(weight * view)
-        den.add_(weight)
-    result = num.div_(den).masked_fill_(den == 0, 0.0)
-    if not x.dtype.is_floating_point:
-        result = result.mul_(_range(x.dtype)[1])
-    return _from_float64(result, x.dtype)
+    integral = not x.dtype.is_floating_point
+    scale = float(_range(x.dtype)[1]) if integral else 1.0
+    windows = _Windows.make(spec, x.shape[2], x.shape[3])
+    out = _output_like(x, (x.shape[0], x.shape[1], *windows.out), x.dtype)
+    for start, stop, taps in _tap_bands(
+        x, spec, torch.float64, 0.0, (lambda band: band.div_(scale)) if integral else None
+    ):
+        inside = [windows.inside(t, start, stop, x.device) for t in range(len(taps))]
+        peak = torch.full_like(taps[0], -math.inf)
+        for tap, ok in zip(taps, inside):
+            torch.maximum(peak, tap if ok is None else tap.masked_fill(~ok, -math.inf), out=peak)
+        peak.masked_fill_(torch.isneginf(peak), 0.0)  # a window with no cell: its weights are all 0 below
+        num = torch.zeros_like(peak)
+        den = torch.zeros_like(peak)
+        weight, product = torch.empty_like(peak), torch.empty_like(peak)
+        for tap, ok in zip(taps, inside):
+            torch.sub(tap, peak, out=weight).exp_()
+            if ok is not None:
+                weight.mul_(ok)
+            num.add_(torch.mul(weight, tap, out=product))
+            den.add_(weight)
+        result = num.div_(den).masked_fill_(den == 0, 0.0)
+        out[:, :, start:stop] = _from_float64(result.mul_(scale) if integral else result, x.dtype)
+    return out
 
 
 # --- stochastic pooling --------------------------------------------------------------------------
@@ -1410,64 +1517,93 @@ def stochastic_kernel(x: torch.Tensor, spec: PoolSpec) -> torch.Tensor:
     ImageShapeError
         The image has a negative value.
     """
-    _refuse_negative(x, "stochastic pooling needs values of at least 0 (each cell is drawn with probability "
-                        "value / window sum)")  # fmt: skip
-    taps = _Taps.make(x, spec, 0)
-    if spec.param("mode") == "expected":
-        return _stochastic_expected(x, taps)
-    return _stochastic_sample(x, taps, int(spec.param("seed")))
-
-
-def _stochastic_expected(x: torch.Tensor, taps: _Taps) -> torch.Tensor:
     import torch
 
-    if x.dtype.is_floating_point:
-        total = squares = None
-        for view in taps.views:
-            a = view.to(torch.float64)
-            total = a.clone() if total is None else total.add_(a)
-            squares = a * a if squares is None else squares.add_(a * a)
-        assert total is not None and squares is not None
-        return squares.div_(total).masked_fill_(total == 0, 0.0).to(x.dtype)
-    # integers, exactly: q0 = round(sum a^2 / sum a) in float64 is within one of the answer, the
-    # remainder sum a * (a - q0) is small, and int64 arithmetic wraps, so it comes out exact even
-    # when the partial sums of a^2 would not fit (int32 images)
-    cells = [view.to(torch.int64) for view in taps.views]
-    total = torch.stack(cells).sum(0)
-    squares = torch.stack([a.to(torch.float64) ** 2 for a in cells]).sum(0)
+    _refuse_negative(x, "stochastic pooling needs values of at least 0 (each cell is drawn with probability "
+                        "value / window sum)")  # fmt: skip
+    windows = _Windows.make(spec, x.shape[2], x.shape[3])
+    sample = spec.param("mode") == "sample"
+    # sums of squares of 8- and 16-bit values are exact in float64, and so is rounding their quotient (a
+    # quotient that is not a tie lies at least 1 / (2 * sum) from one, far more than float64's error);
+    # int32 needs integer arithmetic
+    exact = not sample and x.dtype == torch.int32
+    if sample:
+        u = torch.from_numpy(_uniforms(int(spec.param("seed")), (x.shape[1], *windows.out))).to(x.device)[None]
+    out = _output_like(x, (x.shape[0], x.shape[1], *windows.out), x.dtype)
+    for start, stop, taps in _tap_bands(x, spec, torch.int64 if exact else torch.float64, 0):  # padding adds 0
+        if sample:
+            result = _stochastic_sample(taps, u[:, :, start:stop])
+        elif exact:
+            result = _stochastic_expected_exact(taps)
+        else:
+            result = _stochastic_expected(taps)  # rounded half to even by _from_float64
+        out[:, :, start:stop] = _from_float64(result, x.dtype) if result.dtype == torch.float64 else result
+    return out
+
+
+def _stochastic_expected(taps: list[torch.Tensor]) -> torch.Tensor:
+    """``sum(a^2) / sum(a)`` in float64, summed in tap order; 0 where the sum is 0."""
+    total = taps[0].clone()
+    squares = taps[0] * taps[0]
+    for a in taps[1:]:
+        total.add_(a)
+        squares.add_(a * a)
+    return squares.div_(total).masked_fill_(total == 0, 0.0)
+
+
+def _stochastic_expected_exact(taps: list[torch.Tensor]) -> torch.Tensor:
+    """``sum(a^2) / sum(a)`` of int64 taps, exactly, rounded half to even; 0 where the sum is 0.
+
+    ``q0 = round(sum a^2 / sum a)`` in float64 is within one of the answer, and the remainder
+    ``sum a * (a - q0)`` is small; int64 arithmetic wraps, so it comes out exact even where the
+    partial sums of ``a^2`` would not fit (int32 images). It then says which way to round.
+    """
+    import torch
+
+    total = taps[0].clone()
+    squares = taps[0].to(torch.float64) ** 2
+    for a in taps[1:]:
+        total.add_(a)
+        squares.add_(a.to(torch.float64) ** 2)
     guess = squares.div_(total.to(torch.float64)).nan_to_num_(0.0).round_().to(torch.int64)
-    rest = torch.stack([a * (a - guess) for a in cells]).sum(0)
-    twice = rest * 2
+    rest = taps[0] * (taps[0] - guess)
+    for a in taps[1:]:
+        rest.add_(a * (a - guess))
+    twice = rest.mul_(2)
     odd = (guess & 1).bool()
     up = (twice > total) | ((twice == total) & odd)
     down = (twice < -total) | ((twice == -total) & odd)
-    answer = (guess + up.to(torch.int64) - down.to(torch.int64)).masked_fill_(total == 0, 0)
-    return answer.to(torch.int32).to(x.dtype) if x.dtype == torch.uint16 else answer.to(x.dtype)
+    return guess.add_(up.to(torch.int64)).sub_(down.to(torch.int64)).masked_fill_(total == 0, 0)
 
 
-def _stochastic_sample(x: torch.Tensor, taps: _Taps, seed: int) -> torch.Tensor:
+def _stochastic_sample(taps: list[torch.Tensor], u: torch.Tensor) -> torch.Tensor:
+    """The first tap (row-major) with ``a > 0`` whose running float64 sum exceeds ``u * sum(a)``; else the last
+    tap with ``a > 0``; 0 for an all-zero window.
+
+    The running sum never decreases and grows only at cells above 0, so the tap drawn is the
+    number of taps whose running sum stays at or below the threshold.
+    """
     import torch
 
-    c = x.shape[1]
-    u = torch.from_numpy(_uniforms(seed, (c, *taps.out))).to(x.device)[None]
-    values = [view.to(torch.float64) for view in taps.views]
-    total = torch.zeros_like(values[0])
-    for a in values:
+    total = taps[0].clone()
+    for a in taps[1:]:
         total.add_(a)
     threshold = u * total
     running = torch.zeros_like(total)
-    chosen = torch.zeros_like(total)
-    last = torch.zeros_like(total)
-    found = torch.zeros(total.shape, dtype=torch.bool, device=x.device)
-    for a in values:
+    drawn = torch.zeros(total.shape, dtype=torch.int16, device=total.device)
+    for a in taps:
         running.add_(a)
-        positive = a > 0
-        hit = positive & (running > threshold) & ~found
-        chosen = torch.where(hit, a, chosen)
-        found |= hit
-        last = torch.where(positive, a, last)
-    chosen = torch.where(found, chosen, last)  # rounding kept u * sum from falling short of the sum
-    return _from_float64(chosen, x.dtype)
+        drawn.add_(running <= threshold)
+    result = torch.zeros_like(total)
+    for t, a in enumerate(taps):
+        result.add_(a * (drawn == t))
+    missed = (drawn == len(taps)) & (total > 0)  # rounding kept u * sum from falling short of the sum
+    if bool(missed.any()):
+        last = torch.zeros_like(total)
+        for a in taps:
+            last = torch.where(a > 0, a, last)
+        result = torch.where(missed, last, result)
+    return result
 
 
 def stochastic_details(spec: PoolSpec, shape: tuple[int, ...]) -> dict[str, Any] | None:
