@@ -443,11 +443,14 @@ class Figure(NamedTuple):
 
 
 def _figure(compare: bool, compare_to: str | None, no_output: bool, winners: str | None = None,
-            **style: Any) -> Figure:  # fmt: skip
+            winners_allowed: bool = True, **style: Any) -> Figure:  # fmt: skip
     from .figures import FigureStyle
     from .pipeline import FigureRequest
 
     drawn = _style(**style)
+    if winners is not None and not winners_allowed:
+        takers = " and ".join(name for name, info in ops.OPS.items() if info.indices)
+        raise ParameterError("winners", winners, f"only applies to {takers} pooling (where a window's value came from)")
     if winners is not None:
         if compare_to is not None:
             raise click.UsageError("--winners names the figure, as --compare-to does; give one of them")
@@ -463,11 +466,13 @@ def _figure(compare: bool, compare_to: str | None, no_output: bool, winners: str
 
 def figure_options(winners: bool = False) -> Callable[[Callable], Callable]:
     """``--compare`` on the pooling commands (and ``--winners`` where it applies), and how the figure looks."""
+    # other ops take it unlisted, to say which ops do
     extra = [
         click.Option(
             ["--winners"],
             default=None,
             metavar="FILE.png|DIR",
+            hidden=not winners,
             help="Write a figure there: the original, the original with each window's winning pixel "
             "marked (per channel: red, green, blue), and the result (a folder with several inputs).",
         )
@@ -478,9 +483,9 @@ def figure_options(winners: bool = False) -> Callable[[Callable], Callable]:
         click.Option(["--compare-to"], default=None, metavar="FILE.png|DIR",
                      help="Write the --compare figure there instead (a folder with several inputs). Implies --compare."),
         click.Option(["--no-output"], is_flag=True, help="With --compare: write only the figure, not the pooled image."),
-        *(extra if winners else []),
+        *extra,
         *_style_params(),
-    ], _figure)  # fmt: skip
+    ], functools.partial(_figure, winners_allowed=winners))  # fmt: skip
 
 
 def style_options(f: Callable) -> Callable:

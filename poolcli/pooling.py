@@ -49,7 +49,7 @@ _Divisor = Union[int, tuple["torch.Tensor", "torch.Tensor"]]
 def pool(
     image: ImageOrTensor,
     op: str | PoolSpec,
-    kernel: PairLike = 2,
+    kernel: PairLike | None = None,
     stride: PairLike | None = None,
     padding: PairLike = 0,
     dilation: PairLike = 1,
@@ -75,8 +75,8 @@ def pool(
         knobs then given as keywords; or a whole :class:`~poolcli.spec.PoolSpec`
         (no other knobs).
     kernel, stride, padding, dilation : int, (rows, cols) or "HxW"
-        As ``torch.nn.functional.max_pool2d``; ``stride`` defaults to the
-        kernel; ``padding`` may also be ``"same"`` (output ceil(in / stride),
+        As ``torch.nn.functional.max_pool2d``; ``kernel`` defaults to 2 (3 for
+        blur and maxblur), ``stride`` to the kernel (2 for blur and maxblur); ``padding`` may also be ``"same"`` (output ceil(in / stride),
         the extra cell of an odd total on the bottom/right). Padding is at
         most half the kernel. Dilation is for max and min only.
     ceil_mode : bool
@@ -130,11 +130,16 @@ def pool(
     """
     if isinstance(op, PoolSpec):
         knobs = (kernel, stride, padding, dilation, ceil_mode, count_include_pad, divisor)
-        if params or knobs != (2, None, 0, 1, False, True, None):
+        if params or knobs != (None, None, 0, 1, False, True, None):
             raise ParameterError("op", op.describe(), "a PoolSpec carries every knob; give no others beside it")
         spec = op
     else:
-        spec = PoolSpec.make(op, kernel, stride, padding, dilation, ceil_mode, count_include_pad, divisor, **params)
+        if kernel is not None:  # else the op's own default
+            params["kernel"] = kernel
+        spec = PoolSpec.make(
+            op, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode,
+            count_include_pad=count_include_pad, divisor=divisor, **params,
+        )  # fmt: skip
     if spec.info.kind == "global":
         raise ParameterError("op", spec.op, "gives one value per channel, not an image: use poolcli.global_pool")
     if return_indices:

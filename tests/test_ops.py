@@ -169,6 +169,13 @@ def _example(name: str, rng: np.random.Generator) -> tuple[np.ndarray, PoolSpec]
 
 
 @pytest.mark.parametrize("name", IMAGE_OPS)
+def test_the_api_takes_each_ops_own_defaults(name, rng):
+    needs = {"size": (5, 4)} if "size" in ops.OPS[name].knobs else {}
+    image = random_image(rng, (17, 13, 3), np.uint8)
+    assert_pooled_equal(poolcli.pool(image, name, **needs), reference.apply(image, PoolSpec.make(name, **needs)))
+
+
+@pytest.mark.parametrize("name", IMAGE_OPS)
 def test_every_op_refuses_a_parameter_it_does_not_have(name):
     with pytest.raises(ParameterError, match=f"nosuch 1: is not a parameter of {name} pooling"):
         PoolSpec.make(name, **({"size": 3} if "size" in ops.OPS[name].knobs else {}), nosuch=1)
