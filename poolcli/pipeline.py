@@ -417,12 +417,13 @@ class Describing:
             f"  size      {v['height']}x{v['width']} (rows x cols), {v['channels']} channel(s) {''.join(v['channel_names'])}",
             f"  dtype     {v['dtype']}, values {_number(v['range'][0])}..{_number(v['range'][1])}",
         ]
+        width = max([10, *(len(op) + 1 for op in v["ops"])])  # the op names line up, however long
         for op, entry in v["ops"].items():
             knobs = entry.get("knobs", op)
             if "size" in entry:
-                lines.append(f"  {op:<4}      {knobs:<28} -> {entry['size'][0]}x{entry['size'][1]}")
+                lines.append(f"  {op:<{width}}{knobs:<28} -> {entry['size'][0]}x{entry['size'][1]}")
             else:
-                lines.append(f"  {op:<4}      {knobs:<28} -> n/a: {entry['error']}")
+                lines.append(f"  {op:<{width}}{knobs:<28} -> n/a: {entry['error']}")
         return lines
 
 

@@ -23,6 +23,13 @@ buffers come from NumPy, whose allocator reuses memory where torch's faults
 in fresh pages on every call; integer averages are divided in float, which is
 exact for these sums and much faster than torch's integer division. On a GPU
 the whole batch is one band.
+
+The ops beyond max, avg and min (median, Lp, blur, maxblur, SoftPool,
+stochastic, fractional, unpooling, and indices for max and min) have kernels of
+their own, in a section at the end: the window-tap ops read each band of
+output rows from one planar copy split into column phases, so every tap is a
+view whose last dimension is contiguous; blur is two separable integer passes;
+fractional pooling gathers rows, then columns.
 """
 
 from __future__ import annotations

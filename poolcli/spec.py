@@ -442,7 +442,7 @@ class PoolSpec:
         """Human-readable knobs: ``max k=2 s=2 p=1``, ``adaptive max → 64x48``."""
         info = self.info
         extra = "".join(
-            f" {p.name}={value}"
+            f" {p.name}={_tag_value(value)}"
             for p, (_, value) in zip(info.params, self.params)
             if value != p.default and not (p.name == "reduce" and info.kind != "window")  # said up front
         )

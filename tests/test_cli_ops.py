@@ -155,3 +155,12 @@ def test_help_says_the_knobs_and_their_defaults(invoke, name):
         assert param.flag in text
     if info.default("stride") is not None:
         assert "[default: 2]" in text
+
+
+def test_compare_strides_every_panel_by_its_kernel_unless_told():
+    from poolcli.compare import Comparison
+
+    column = Comparison.make(("max", "blur", "maxblur"), (4,)).columns[0]
+    assert [spec.stride for spec in column.specs] == [(4, 4)] * 3  # blur's own default (2) gives way
+    column = Comparison.make(("max", "blur"), (3,), stride=2).columns[0]
+    assert [spec.stride for spec in column.specs] == [(2, 2)] * 2
