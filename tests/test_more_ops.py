@@ -461,3 +461,12 @@ def test_band_boundaries_change_nothing(monkeypatch, rng, op, knobs):
     monkeypatch.setattr(pooling, "BAND_BYTES", 1)
     assert_pooled_equal(poolcli.pool(image, op, **knobs), whole)
     assert_pooled_equal(whole, reference.apply(image, PoolSpec.make(op, **knobs)))
+
+
+@pytest.mark.parametrize("op", ["median", "lp", "blur", "maxblur", "softpool", "stochastic", "fractional", "unpool"])
+def test_the_gpu_choices_on_the_cpu(monkeypatch, rng, op):
+    """A GPU takes the whole batch as one band and torch's own buffers; taking those choices on the CPU changes nothing."""
+    image = np.abs(random_image(rng, (21, 18, 3), np.int16))
+    spec = PoolSpec.make(op, **({"size": (9, 7)} if op == "fractional" else {"kernel": 3, "stride": 2}))
+    monkeypatch.setattr(pooling, "_on_cpu", lambda x: False)
+    assert_pooled_equal(poolcli.pool(image, spec), reference.apply(image, spec))
