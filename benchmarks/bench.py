@@ -11,6 +11,7 @@ even), or ``DIFFERS`` with the largest difference.
     python benchmarks/bench.py                   # the full table (a few minutes)
     python benchmarks/bench.py --quick           # 1024^2 and 4096^2 RGB uint8, fewer rounds
     python benchmarks/bench.py --sizes 4096x4096x3:uint16 --ops max --kernels 2:2
+    python benchmarks/bench.py --beyond --threads 1  # median, lp, blur ... against their nearest alternatives
 """
 
 from __future__ import annotations
@@ -256,11 +257,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, help="timed rounds per method (default 15, --quick 5)")
     parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}, fewer rounds")
     parser.add_argument("--threads", type=int, help="torch and OpenCV threads (default: their own)")
+    parser.add_argument("--beyond", action="store_true",
+                        help="only the ops beyond max, avg and min, each against its nearest alternative "
+                        "(default size 2048x2048x3 uint8)")  # fmt: skip
     args = parser.parse_args(argv)
 
     if args.threads:
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
+    if args.beyond:
+        beyond_main(args)
+        return
     sizes = parse_sizes(args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES))
     rounds = args.rounds or (5 if args.quick else 15)
     slow_rounds = max(1, rounds // 5)
@@ -277,6 +284,118 @@ def main(argv: list[str] | None = None) -> None:
             for k, s in parse_kernels(args.kernels):
                 print()
                 print("\n".join(run_case(Case(shape, dtype, op, k, s), image, rounds, 1, slow_rounds)), flush=True)
+
+
+# --- beyond max, avg and min ---------------------------------------------------------------------
+#
+# Each new op on an RGB uint8 image against the nearest thing a user would reach for: kornia's
+# blur pools and median_blur (plus subsampling), PyTorch's lp_pool2d and fractional_max_pool2d,
+# scikit-image's block_reduce(np.median), and, where nothing ships the op, the formula written
+# with torch ops. The alternatives work on float32 NCHW tensors, as those libraries want; turning
+# the uint8 image into one and the result back (rounded, clipped) is part of their time, as
+# everywhere in this file.
+
+BEYOND_SIZE = "2048x2048x3"
+
+
+def _to_float(x: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(x).permute(2, 0, 1)[None].float()
+
+
+def _to_uint8(y: torch.Tensor) -> np.ndarray:
+    return y.round_().clamp_(0, 255).to(torch.uint8)[0].permute(1, 2, 0).contiguous().numpy()
+
+
+def beyond_cases() -> list[tuple[str, Method, str, Method, str]]:
+    """(label, poolcli, alternative's name, alternative, what the check compares)."""
+    import kornia
+    from skimage.measure import block_reduce
+
+    from poolcli.pooling import fractional_samples
+
+    samples = torch.from_numpy(fractional_samples(0, 3)).float()[None]
+
+    def softpool_formula(x: np.ndarray) -> np.ndarray:  # the SoftPool paper's plain PyTorch version
+        t = _to_float(x) / 255
+        e = torch.exp(t)
+        return _to_uint8(F.avg_pool2d(t * e, 2) / F.avg_pool2d(e, 2) * 255)
+
+    def stochastic_formula(x: np.ndarray) -> np.ndarray:  # the expected value, sum(a^2) / sum(a)
+        t = _to_float(x)
+        return _to_uint8(torch.nan_to_num(F.avg_pool2d(t * t, 2) / F.avg_pool2d(t, 2)))
+
+    def max_indices(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        y, i = F.max_pool2d(_to_float(x), 2, return_indices=True)
+        return _to_uint8(y), i[0].permute(1, 2, 0).numpy()
+
+    def unpooled(x: np.ndarray) -> np.ndarray:
+        y, i = F.max_pool2d(_to_float(x), 2, return_indices=True)
+        return _to_uint8(F.max_unpool2d(y, i, 2, output_size=x.shape[:2]))
+
+    return [
+        ("median k=2 (even: mean)", lambda x: poolcli.pool(x, "median", 2, even="mean"),
+         "skimage block_reduce(np.median)", lambda x: np.rint(block_reduce(x, (2, 2, 1), np.median)).astype(np.uint8),
+         "all"),
+        ("median k=3 s=2 p=1", lambda x: poolcli.pool(x, "median", 3, 2, 1),
+         "kornia median_blur(3)[::2, ::2]", lambda x: _to_uint8(kornia.filters.median_blur(_to_float(x), 3)[:, :, ::2, ::2]),
+         "inside"),
+        ("lp p=2 k=2", lambda x: poolcli.pool(x, "lp", 2),
+         "torch lp_pool2d", lambda x: _to_uint8(F.lp_pool2d(_to_float(x), 2, 2)), "all"),
+        ("blur k=3 s=2 (zero)", lambda x: poolcli.pool(x, "blur", 3, pad_mode="zero"),
+         "kornia blur_pool2d", lambda x: _to_uint8(kornia.filters.blur_pool2d(_to_float(x), 3)), "all"),
+        ("blur k=3 s=2 (reflect)", lambda x: poolcli.pool(x, "blur", 3),
+         "kornia blur_pool2d (zero)", lambda x: _to_uint8(kornia.filters.blur_pool2d(_to_float(x), 3)), "inside"),
+        ("maxblur k=3 s=2 m=2 (zero)", lambda x: poolcli.pool(x, "maxblur", 3, pad_mode="zero"),
+         "kornia max_blur_pool2d", lambda x: _to_uint8(kornia.filters.max_blur_pool2d(_to_float(x), 3)), "all"),
+        ("fractional k=2 ratio 0.5", lambda x: poolcli.pool(x, "fractional", 2, ratio=0.5),
+         "torch fractional_max_pool2d", lambda x: _to_uint8(F.fractional_max_pool2d(
+             _to_float(x), 2, output_ratio=(0.5, 0.5), _random_samples=samples)), "all"),
+        ("softpool k=2", lambda x: poolcli.pool(x, "softpool", 2),
+         "torch formula (exp, avg_pool2d)", softpool_formula, "all"),
+        ("stochastic k=2 (expected)", lambda x: poolcli.pool(x, "stochastic", 2),
+         "torch formula (avg_pool2d)", stochastic_formula, "all"),
+        ("stochastic k=2 (sample)", lambda x: poolcli.pool(x, "stochastic", 2, mode="sample"),
+         "torch formula (expected)", stochastic_formula, "none"),
+        ("max k=2 return_indices", lambda x: poolcli.pool(x, "max", 2, return_indices=True),
+         "torch max_pool2d(return_indices)", max_indices, "all"),
+        ("unpool k=2", lambda x: poolcli.pool(x, "unpool", 2),
+         "torch max_pool2d + max_unpool2d", unpooled, "all"),
+    ]  # fmt: skip
+
+
+def beyond_check(got: object, want: object, where: str) -> str:
+    """``same``, or how far apart; ``inside`` leaves out the outermost rows and columns (padding differs)."""
+    if where == "none":
+        return "(a different op: time only)"
+    pairs = list(zip(got, want)) if isinstance(got, tuple) else [(got, want)]
+    notes = []
+    for a, b in pairs:
+        if where == "inside":
+            a, b = a[1:-1, 1:-1], b[1:-1, 1:-1]
+        if a.shape != b.shape:
+            return f"DIFFERS (shape {a.shape} vs {b.shape})"
+        diff = np.abs(a.astype(np.int64) - b.astype(np.int64))
+        if diff.max() == 0:
+            notes.append("same" + (" inside (edges padded differently)" if where == "inside" else ""))
+        else:
+            notes.append(f"differs by up to {diff.max()} in {np.count_nonzero(diff)} of {diff.size} cells")
+    return ", ".join(notes)
+
+
+def beyond_main(args: argparse.Namespace) -> None:
+    rounds = args.rounds or 7
+    print(f"python {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}")
+    print(f"{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}; median of {rounds} interleaved rounds")
+    print("ratio = alternative's median time / poolcli's (above 1: poolcli is faster)")
+    for shape, dtype in parse_sizes(args.sizes or BEYOND_SIZE):
+        image = make_image(shape, dtype, np.random.default_rng(0))
+        print(f"\n{'x'.join(map(str, shape))} {dtype.name}")
+        print(f"  {'op':<28}{'poolcli':>10}  {'alternative':<34}{'alt':>10}{'ratio':>8}  check")
+        for label, ours, name, theirs, where in beyond_cases():
+            ms = time_methods(image, {"poolcli": ours, "alt": theirs}, rounds, 1)
+            (mine, _), (alt, _) = ms["poolcli"], ms["alt"]
+            verdict = beyond_check(ours(image), theirs(image), where)
+            print(f"  {label:<28}{mine:8.1f}ms  {name:<34}{alt:8.1f}ms{alt / mine:8.2f}  {verdict}", flush=True)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ _LAZY = {
     "pool": "pooling",
     "adaptive_pool": "pooling",
     "global_pool": "pooling",
+    "unpool": "pooling",
 }
 
 __all__ = [
@@ -70,6 +71,7 @@ __all__ = [
     "output_size",
     "pool",
     "read_image",
+    "unpool",
     "write_image",
 ]
 
@@ -92,7 +94,7 @@ if TYPE_CHECKING:
         WriteError,
     )
     from .image_io import decode_image, read_image, write_image
-    from .pooling import adaptive_pool, global_pool, pool
+    from .pooling import adaptive_pool, global_pool, pool, unpool
     from .spec import PoolSpec, output_size
 
 

@@ -27,7 +27,7 @@ from . import __version__, ops
 from .engines import ENGINES
 from .errors import ParameterError, PoolcliError, UsageProblem
 from .sniff import DEFAULT_MAX_PIXELS
-from .spec import KNOB_LIMIT, PoolSpec, parse_pair, parse_size
+from .spec import KNOB_LIMIT, PoolSpec, parse_pair, parse_ratio, parse_size
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
@@ -171,6 +171,20 @@ class SizeType(click.ParamType):
             self.fail(exc.reason + f" (got {value!r})", param, ctx)
 
 
+class RatioType(click.ParamType):
+    """An output ratio: ``R`` or ``RxR``, each strictly between 0 and 1."""
+
+    name = "R|RxR"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_ratio(str(value))
+        except ParameterError as exc:
+            self.fail(exc.reason + f" (got {value!r})", param, ctx)
+
+
 class PairListType(click.ParamType):
     """Comma-separated ``N`` or ``HxW`` values, e.g. ``2,4,8`` or ``2x3,4``."""
 
@@ -221,7 +235,7 @@ class ColorType(click.ParamType):
             self.fail(exc.reason + f" (got {value!r})", param, ctx)
 
 
-PAIR, PADDING, SIZE, COLOR = PairType(), PaddingType(), SizeType(), ColorType()
+PAIR, PADDING, SIZE, RATIO, COLOR = PairType(), PaddingType(), SizeType(), RatioType(), ColorType()
 
 
 # --- option groups: each gives the command one library value ----------------------------------
@@ -243,13 +257,17 @@ def _group(target: str, params: list[click.Parameter], build: Callable[..., Any]
     return decorate
 
 
-def _knob_params(knobs: frozenset[str] | tuple[str, ...]) -> list[click.Parameter]:
-    """The shared pooling knobs, defined once, in the order help lists them."""
+def _knob_params(knobs: frozenset[str] | tuple[str, ...], info: ops.OpInfo | None = None) -> list[click.Parameter]:
+    """The shared pooling knobs, defined once, in the order help lists them (with ``info``'s own defaults)."""
+    kernel = str(info.default("kernel", 2)) if info else "2"
+    stride = info.default("stride") if info else None
+    largest = f" (at most {info.kernel_max})" if info and info.kernel_max else ""
     made: dict[str, Callable[[], click.Parameter]] = {
-        "kernel": lambda: click.Option(["-k", "--kernel"], type=PAIR, default="2", metavar="N|HxW", show_default=True,
-                                       help="Window size, N or HxW (rows x cols)."),
+        "kernel": lambda: click.Option(["-k", "--kernel"], type=PAIR, default=kernel, metavar="N|HxW", show_default=True,
+                                       help=f"Window size, N or HxW (rows x cols){largest}."),
         "stride": lambda: click.Option(["-s", "--stride"], type=PAIR, default=None, metavar="N|HxW",
-                                       help="Step between windows, N or HxW.  [default: the kernel]"),
+                                       help="Step between windows, N or HxW.  "
+                                       f"[default: {stride if stride is not None else 'the kernel'}]"),
         "padding": lambda: click.Option(["-p", "--padding"], type=PADDING, default="0", metavar="N|HxW|same",
                                         show_default=True, help="Padding on each side, N or HxW (at most half the "
                                         "kernel), or 'same' for an output of ceil(in/stride)."),
@@ -262,8 +280,12 @@ def _knob_params(knobs: frozenset[str] | tuple[str, ...]) -> list[click.Paramete
                                                   "divisor of an average."),
         "divisor": lambda: click.Option(["--divisor"], type=click.IntRange(1, KNOB_LIMIT), default=None,
                                         help="Divide every window's sum by this instead (PyTorch's divisor_override)."),
-        "size": lambda: click.Option(["--size"], type=SIZE, required=True, metavar="N|HxW",
-                                     help="Output size N or HxW (rows x cols); '-' keeps a side, e.g. 64x-."),
+        "size": lambda: click.Option(["--size"], type=SIZE, required="ratio" not in knobs, default=None,
+                                     metavar="N|HxW", help="Output size N or HxW (rows x cols); '-' keeps a side, "
+                                     "e.g. 64x-." + (" Or give --ratio." if "ratio" in knobs else "")),
+        "ratio": lambda: click.Option(["--ratio"], type=RATIO, default=None, metavar="R|RxR",
+                                      help="Output size as a share of the input's, each side between 0 and 1 "
+                                      "(int(in * R) cells)."),
     }  # fmt: skip
     return [make() for name, make in made.items() if name in knobs]
 
@@ -278,7 +300,7 @@ def _param_option(param: ops.Param) -> click.Option:
     elif isinstance(param.default, int):
         kind = click.IntRange(param.low, param.high)  # type: ignore[arg-type]
     else:
-        kind = click.FloatRange(param.low, param.high)
+        kind = click.FloatRange(param.low, None if param.inf else param.high, min_open=param.low_open)
     return click.Option([param.flag, param.name], type=kind, default=param.default, show_default=True, help=param.help)
 
 
@@ -286,15 +308,24 @@ def spec_options(info: ops.OpInfo) -> Callable[[Callable], Callable]:
     """The knobs and parameters ``info`` takes, built into ``spec``.
 
     A windowed op also accepts, unlisted, the window knobs it does not take,
-    so that ``avg -d 2`` is told why avg has no dilation rather than that
-    there is no such option.
+    and every op the other ops' own parameters, so that ``avg -d 2`` is told
+    why avg has no dilation, and ``max --even mean`` that only median takes
+    it, rather than that there is no such option.
     """
     shown = info.knobs | (frozenset(ops.GEOMETRY) if info.kind == "window" else frozenset())
-    params = _knob_params(shown) + [_param_option(p) for p in info.params]
+    params = _knob_params(shown, info) + [_param_option(p) for p in info.params]
     for param in params:
         if isinstance(param, click.Option) and param.name not in info.knobs and param.name in ops.GEOMETRY:
             param.hidden = True
             param.default = None
+    own = {p.name for p in info.params}
+    others = {p.name: p for op in ops.OPS.values() for p in op.params if p.name not in own}
+    for other in others.values():
+        if isinstance(other.default, bool):
+            flags = [f"{other.flag}/--no-{other.flag[2:]}", other.name]
+            params.append(click.Option(flags, default=None, hidden=True))
+        else:
+            params.append(click.Option([other.flag, other.name], default=None, hidden=True))
     return _group("spec", params, lambda **values: PoolSpec.make(info.name, **_given(values)))
 
 
@@ -435,11 +466,19 @@ class Figure(NamedTuple):
     where: str | None
 
 
-def _figure(compare: bool, compare_to: str | None, no_output: bool, **style: Any) -> Figure:
+def _figure(compare: bool, compare_to: str | None, no_output: bool, winners: str | None = None,
+            winners_allowed: bool = True, **style: Any) -> Figure:  # fmt: skip
     from .figures import FigureStyle
     from .pipeline import FigureRequest
 
     drawn = _style(**style)
+    if winners is not None and not winners_allowed:
+        takers = " and ".join(name for name, info in ops.OPS.items() if info.indices)
+        raise ParameterError("winners", winners, f"only applies to {takers} pooling (where a window's value came from)")
+    if winners is not None:
+        if compare_to is not None:
+            raise click.UsageError("--winners names the figure, as --compare-to does; give one of them")
+        return Figure(FigureRequest(drawn, not no_output, winners=True), winners)
     if not (compare or compare_to):
         if no_output:
             raise click.UsageError("--no-output needs --compare (it would write nothing)")
@@ -449,16 +488,28 @@ def _figure(compare: bool, compare_to: str | None, no_output: bool, **style: Any
     return Figure(FigureRequest(drawn, not no_output), compare_to)
 
 
-def figure_options(f: Callable) -> Callable:
-    """``--compare`` on the pooling commands, and how its figure looks."""
+def figure_options(winners: bool = False) -> Callable[[Callable], Callable]:
+    """``--compare`` on the pooling commands (and ``--winners`` where it applies), and how the figure looks."""
+    # other ops take it unlisted, to say which ops do
+    extra = [
+        click.Option(
+            ["--winners"],
+            default=None,
+            metavar="FILE.png|DIR",
+            hidden=not winners,
+            help="Write a figure there: the original, the original with each window's winning pixel "
+            "marked (per channel: red, green, blue), and the result (a folder with several inputs).",
+        )
+    ]
     return _group("figure", [
         click.Option(["--compare"], is_flag=True,
                      help="Also write a figure, original | result, as <output stem>.compare.png beside the output."),
         click.Option(["--compare-to"], default=None, metavar="FILE.png|DIR",
                      help="Write the --compare figure there instead (a folder with several inputs). Implies --compare."),
         click.Option(["--no-output"], is_flag=True, help="With --compare: write only the figure, not the pooled image."),
+        *extra,
         *_style_params(),
-    ], _figure)(f)  # fmt: skip
+    ], functools.partial(_figure, winners_allowed=winners))  # fmt: skip
 
 
 def style_options(f: Callable) -> Callable:
@@ -501,7 +552,8 @@ def run_options(f: Callable) -> Callable:
 @click.version_option(__version__, "-V", "--version", prog_name="poolcli")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 def cli(debug: bool) -> None:
-    """2-D image pooling (max, avg, min, adaptive, global) with PyTorch's exact semantics.
+    """2-D image pooling with PyTorch's exact semantics: max, avg, min, adaptive, global, and median, Lp, blur,
+    maxblur, SoftPool, stochastic, fractional and unpooling.
 
     Reads images with OpenCV, pools them on the CPU or a CUDA GPU, and writes
     images of the same sample format.
@@ -525,7 +577,7 @@ def _pool_command(info: ops.OpInfo) -> None:
     @read_options
     @device_option
     @output_options
-    @figure_options
+    @figure_options(winners=info.indices)
     @run_options
     def command(inputs: tuple[str, ...], spec: PoolSpec, read: Any, device: str, output: Output, figure: Figure,
                 run: Any) -> int:  # fmt: skip

@@ -116,6 +116,45 @@ def result_panel(image: np.ndarray, knobs: str) -> Panel:
     return Panel(image, f"{knobs}\n→ {size_text(image.shape)}")
 
 
+def winners_panel(image: np.ndarray, where: np.ndarray, op: str = "max") -> Panel:
+    """The original, dimmed to gray, with each window's winning pixel marked (``--winners``).
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W) or (H, W, C)
+        The input, any dtype poolcli reads.
+    where : ndarray of shape (OH, OW) or (OH, OW, C), integers
+        Flat indices ``row * W + col``, as ``pool(..., return_indices=True)`` gives them.
+    op : str
+        The pooling whose winners they are (for the title).
+
+    Returns
+    -------
+    Panel holding an RGB uint8 image of shape (H, W, 3): a colour image's red, green and blue
+    winners light up those components (a pixel that wins in all three is white), a gray
+    image's winners are red. An alpha channel's winners are not drawn.
+    """
+    h, w = image.shape[:2]
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    colour = image[..., :3] if channels >= 3 else (image if image.ndim == 2 else image[..., 0])
+    values = colour.astype(np.float64)
+    gray = values @ np.array([0.299, 0.587, 0.114]) if values.ndim == 3 else values
+    lo, hi = display_range(image)
+    base = np.clip((gray - lo) / (hi - lo), 0.0, 1.0) * 110  # dimmed, so the marks stand out
+    overlay = np.repeat(base[:, :, None], 3, axis=2)
+    indices = where if where.ndim == 3 else where[:, :, None]
+    if channels >= 3:
+        for c in range(3):
+            marked = np.unravel_index(np.unique(indices[..., c]), (h, w))
+            overlay[marked[0], marked[1], c] = 255
+        note = "red, green, blue: each channel's"
+    else:
+        marked = np.unravel_index(np.unique(indices[..., 0]), (h, w))
+        overlay[marked[0], marked[1]] = (255, 40, 40)
+        note = "red: each"
+    return Panel(np.rint(overlay).astype(np.uint8), f"{op} winners ({note} window's pick)\n{size_text(image.shape)}")
+
+
 def difference_panel(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> Panel:
     """``|a - b|`` per pixel; for colour images the largest difference over the channels.
 

@@ -30,6 +30,8 @@ GEOMETRY: tuple[str, ...] = ("kernel", "stride", "padding", "dilation", "ceil_mo
 class Param:
     """An op-specific parameter (``reduce`` of adaptive pooling, ``even`` of median ...).
 
+    Its type is its default's: a text (with ``choices``), a bool, an int or a float.
+
     Attributes
     ----------
     name : str
@@ -41,10 +43,15 @@ class Param:
     choices : tuple of str, optional
         The values allowed, for a text parameter.
     low, high : float, optional
-        Bounds for a number (inclusive).
+        Bounds for a number (inclusive unless ``low_open``).
     tag : str, optional
         How a value other than the default appears in output file names, a
-        format with one ``{}`` (``"even{}"`` gives ``evenmean``); None: never.
+        format with one ``{}`` (``"even{}"`` gives ``evenmean``; a bool's tag
+        has none and is shown when true); None: never.
+    low_open : bool
+        ``low`` itself is refused (a power must be above 0).
+    inf : bool
+        A float that may also be infinite (``power=inf``).
     """
 
     name: str
@@ -54,6 +61,8 @@ class Param:
     low: float | None = None
     high: float | None = None
     tag: str | None = None
+    low_open: bool = False
+    inf: bool = False
 
     @property
     def flag(self) -> str:
@@ -91,6 +100,28 @@ class OpInfo:
     panels : tuple of str
         The names ``compare --ops`` knows it by (adaptive pooling is one
         panel per reduction).
+    defaults : tuple of (knob, value)
+        Its own defaults for shared knobs (blur: ``kernel`` 3, ``stride`` 2;
+        otherwise the kernel is 2 and the stride the kernel).
+    kernel_max : int, optional
+        The largest kernel side it takes (blur's binomial filters: 7).
+    geometry : {"pytorch", "centred", "max-centred"}
+        How windows are placed along an axis: ``pytorch``, as
+        ``max_pool2d`` (``-p``, ``same``, ``--ceil``, dilation);
+        ``centred``, the op pads ``(k-1)//2`` cells before and ``k//2``
+        after by itself, for ``ceil(n/s)`` outputs; ``max-centred``, a
+        stride-1 max over ``max_size`` cells first (``n - max_size + 1``
+        left), then ``centred``.
+    output : {"pooled", "input"}
+        ``input``: the result has the input's size (unpooling).
+    indices : bool
+        Whether ``return_indices`` (and ``--winners``) apply: where each
+        window's value came from.
+    details : str, optional
+        ``"function"`` in :mod:`poolcli.pooling`, ``(spec, shape) -> dict``:
+        the random draws behind a result, written into ``--report``.
+    why_not : tuple of (knob, reason)
+        Why it refuses a shared knob, said instead of "only applies to ...".
     """
 
     name: str
@@ -103,14 +134,37 @@ class OpInfo:
     separable: Literal["max", "min", "sum"] | None = None
     kernel: str | None = None
     panels: tuple[str, ...] = ()
+    defaults: tuple[tuple[str, int], ...] = ()
+    kernel_max: int | None = None
+    geometry: Literal["pytorch", "centred", "max-centred"] = "pytorch"
+    output: Literal["pooled", "input"] = "pooled"
+    indices: bool = False
+    details: str | None = None
+    why_not: tuple[tuple[str, str], ...] = ()
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
+
+    def default(self, knob: str, fallback: object = None) -> object:
+        """Its own default for a shared knob (``defaults``), else ``fallback``."""
+        return dict(self.defaults).get(knob, fallback)
 
 
 REDUCE_CHOICES: tuple[str, ...] = ("avg", "max", "min")
 
 _WINDOW = frozenset(GEOMETRY)
+_NO_DILATION = "{} pooling has no dilation ({})"
+_SEED = Param(
+    "seed", 0, "Seed of the random draws (the same seed, the same result).", low=0, high=2**63 - 1, tag="seed{}"
+)
+_PAD_MODE = Param(
+    "pad_mode",
+    "reflect",
+    "What the blur sees past the edge: mirrored cells (edge not repeated), zeros, or the edge cell repeated.",
+    choices=("reflect", "zero", "replicate"),
+    tag="{}",
+)
+_BLUR_PADS = "{} pads by itself: (k-1)//2 cells before and k//2 after, as --pad-mode says"
 
 #: Every op poolcli has, by name, in the order help and figures list them.
 OPS: dict[str, OpInfo] = {
@@ -125,6 +179,7 @@ OPS: dict[str, OpInfo] = {
             reference="pool",
             separable="max",
             panels=("max",),
+            indices=True,
         ),
         OpInfo(
             "avg",
@@ -135,6 +190,7 @@ OPS: dict[str, OpInfo] = {
             reference="pool",
             separable="sum",
             panels=("avg",),
+            why_not=(("dilation", "avg pooling has no dilation (PyTorch's avg_pool2d has none); use max or min"),),
         ),
         OpInfo(
             "min",
@@ -145,6 +201,7 @@ OPS: dict[str, OpInfo] = {
             reference="pool",
             separable="min",
             panels=("min",),
+            indices=True,
         ),
         OpInfo(
             "adaptive",
@@ -166,6 +223,162 @@ OPS: dict[str, OpInfo] = {
             reference="global_pool",
             kernel="global_kernel",
             params=(Param("reduce", "avg", "How the whole image is reduced.", choices=REDUCE_CHOICES),),
+        ),
+        OpInfo(
+            "median",
+            "Median pooling: each output pixel is its window's median; padded cells take no part.",
+            "poolcli median scan.png -k 3 -s 2 -p 1 --even mean",
+            "window",
+            _WINDOW,
+            reference="median_pool",
+            kernel="median_kernel",
+            params=(
+                Param(
+                    "even",
+                    "lower",
+                    "An even count of cells has two middles: the lower (as torch.median) or "
+                    "their mean (as numpy.median, integers rounded half to even).",
+                    choices=("lower", "mean"),
+                    tag="even{}",
+                ),
+            ),
+            panels=("median",),
+        ),
+        OpInfo(
+            "lp",
+            "Power-average (Lp) pooling, PyTorch's lp_pool2d: (sum of x^p over the window)^(1/p).",
+            "poolcli lp photo.png -k 3 -s 2 --power 3",
+            "window",
+            frozenset({"kernel", "stride", "ceil_mode"}),
+            reference="lp_pool",
+            kernel="lp_kernel",
+            params=(
+                Param(
+                    "power",
+                    2.0,
+                    "The p of the Lp norm, above 0; inf is the max of |x| (as PyTorch). Integer "
+                    "images: float64, rounded half to even, clipped.",
+                    low=0,
+                    low_open=True,
+                    inf=True,
+                    tag="pow{}",
+                ),
+                Param(
+                    "abs",
+                    False,
+                    "Pool |x| (the Lp norm). Without it negative values are refused with a "
+                    "fractional power (PyTorch gives NaN); integer powers work as in PyTorch.",
+                    tag="abs",
+                ),
+            ),
+            panels=("lp",),
+            why_not=(
+                ("padding", "lp pooling has no padding (PyTorch's lp_pool2d has none)"),
+                ("dilation", _NO_DILATION.format("lp", "PyTorch's lp_pool2d has none")),
+            ),
+        ),
+        OpInfo(
+            "blur",
+            "Anti-aliased downsampling (BlurPool, Zhang 2019): a binomial blur, then every stride-th pixel.",
+            "poolcli blur photo.png -k 3 -s 2 --pad-mode reflect",
+            "window",
+            frozenset({"kernel", "stride"}),
+            reference="blur_pool",
+            kernel="blur_kernel",
+            params=(_PAD_MODE,),
+            panels=("blur",),
+            defaults=(("kernel", 3), ("stride", 2)),
+            kernel_max=7,
+            geometry="centred",
+            why_not=(
+                ("padding", _BLUR_PADS.format("blur")),
+                ("dilation", _NO_DILATION.format("blur", "its filter is a binomial of k taps")),
+                ("ceil_mode", "blur always gives ceil(in/stride) outputs"),
+            ),
+        ),
+        OpInfo(
+            "maxblur",
+            "MaxBlurPool (Zhang 2019; kornia's max_blur_pool2d): a stride-1 max, then blur.",
+            "poolcli maxblur photo.png -k 3 -s 2 --max-size 2",
+            "window",
+            frozenset({"kernel", "stride"}),
+            reference="maxblur_pool",
+            kernel="maxblur_kernel",
+            params=(
+                Param(
+                    "max_size", 2, "Side of the stride-1 max window before the blur.", low=1, high=2**31 - 1, tag="m{}"
+                ),
+                _PAD_MODE,
+            ),
+            panels=("maxblur",),
+            defaults=(("kernel", 3), ("stride", 2)),
+            kernel_max=7,
+            geometry="max-centred",
+            why_not=(
+                ("padding", _BLUR_PADS.format("maxblur")),
+                ("dilation", _NO_DILATION.format("maxblur", "its filter is a binomial of k taps")),
+                ("ceil_mode", "maxblur always gives ceil((in - max_size + 1)/stride) outputs"),
+            ),
+        ),
+        OpInfo(
+            "softpool",
+            "SoftPool (Stergiou 2021): sum(x*e^x)/sum(e^x) over the window; integer images scaled to 0..1 "
+            "by the dtype's maximum first, then back, rounded half to even.",
+            "poolcli softpool photo.png -k 2",
+            "window",
+            _WINDOW,
+            reference="softpool",
+            kernel="softpool_kernel",
+            panels=("softpool",),
+        ),
+        OpInfo(
+            "stochastic",
+            "Stochastic pooling (Zeiler & Fergus 2013) for non-negative images: the probability-weighted "
+            "mean, or one cell drawn with probability value/sum.",
+            "poolcli stochastic photo.png -k 2 --mode sample --seed 7",
+            "window",
+            _WINDOW,
+            reference="stochastic_pool",
+            kernel="stochastic_kernel",
+            params=(
+                Param(
+                    "mode",
+                    "expected",
+                    "expected: sum(x^2)/sum(x) (all-zero windows give 0); sample: one cell "
+                    "per window, drawn from --seed.",
+                    choices=("expected", "sample"),
+                    tag="{}",
+                ),
+                _SEED,
+            ),
+            panels=("stochastic",),
+            details="stochastic_details",
+        ),
+        OpInfo(
+            "fractional",
+            "Fractional max pooling (Graham 2014), PyTorch's fractional_max_pool2d: pseudo-random windows "
+            "to any output size or ratio.",
+            "poolcli fractional photo.png -k 2 --ratio 0.7 --seed 3",
+            "adaptive",
+            frozenset({"size", "ratio", "kernel"}),
+            reference="fractional_pool",
+            kernel="fractional_kernel",
+            params=(_SEED,),
+            panels=("fractional",),
+            details="fractional_details",
+        ),
+        OpInfo(
+            "unpool",
+            "Max unpooling (PyTorch's max_unpool2d of max_pool2d): each window's max put back where it "
+            "came from, zeros elsewhere; the input's size.",
+            "poolcli unpool photo.png -k 4",
+            "window",
+            _WINDOW,
+            reference="unpool_pool",
+            kernel="unpool_kernel",
+            params=(Param("reduce", "max", "Whose winners are put back.", choices=("max", "min"), tag="{}"),),
+            panels=("unpool",),
+            output="input",
         ),
     )
 }
@@ -221,14 +434,15 @@ def output_name_pattern() -> re.Pattern[str]:
     """File names poolcli gives its outputs, built from :data:`OPS`.
 
     ``<stem>.<window op>-k<K>-s<S>[-<knob>...].<ext>``,
-    ``<stem>.<adaptive op>-<reduce>-<H|n>x<W|n>.<ext>``, either followed by
+    ``<stem>.<adaptive op>[-<reduce>][-k<K>]-<H|n>x<W|n>|r<ratio>.<ext>``, either followed by
     ``.compare.png`` (a ``--compare`` figure), and ``<stem>.compare[-<knob>...].png``.
     """
     window = "|".join(re.escape(n) for n, op in OPS.items() if op.kind == "window")
     adaptive = "|".join(re.escape(n) for n, op in OPS.items() if op.kind == "adaptive")
     tags = [rf"(?:{window})-k{_PAIR}-s{_PAIR}(?:-[A-Za-z0-9.]+)*"]
     if adaptive:
-        tags.append(rf"(?:{adaptive})-[a-z]+-(?:\d+|H)x(?:\d+|W)(?:-[A-Za-z0-9.]+)*")
+        size = r"(?:(?:\d+|H)x(?:\d+|W)|r[0-9.]+(?:x[0-9.]+)?)"
+        tags.append(rf"(?:{adaptive})(?:-[a-z]+)?(?:-k{_PAIR})?-{size}(?:-[A-Za-z0-9.]+)*")
     return re.compile(
         rf".+\.(?:{'|'.join(tags)})(?:\.{FIGURE_TAG})?\.[A-Za-z0-9]+"
         rf"|.+\.{FIGURE_TAG}(?:-[A-Za-z0-9.,]+)*\.png"

@@ -134,6 +134,9 @@ class Result:
     names its :class:`~poolcli.errors.PoolcliError` class (the CLI adds the
     flag that helps). ``values`` is what a reading operation found, ``data``
     the encoded image for standard output, ``trace`` a bug's traceback.
+    ``details`` is what an operation tells about how it got its result beyond
+    its knobs (the random draws of fractional and stochastic pooling); the
+    report writes it.
     """
 
     source: str
@@ -150,6 +153,7 @@ class Result:
     values: dict[str, Any] | None = None
     data: bytes | None = field(default=None, repr=False)
     trace: str | None = None
+    details: dict[str, Any] | None = None
 
 
 class Operation(Protocol):
@@ -188,10 +192,13 @@ class FigureRequest:
     """``--compare`` on a pooling command: draw original | result.
 
     ``write_output`` is false for ``--no-output`` (only the figure is written).
+    ``winners`` (``--winners``, max and min): the figure also shows the
+    original with each window's winning pixel marked.
     """
 
     style: FigureStyle
     write_output: bool = True
+    winners: bool = False
 
 
 # --- the operations ---------------------------------------------------------------------------
@@ -225,15 +232,30 @@ class Pooling:
     def planned_shape(self, image: np.ndarray) -> tuple[int, ...]:
         return self.spec.output_size(*image.shape[:2]) + image.shape[2:]
 
+    @property
+    def needs_indices(self) -> bool:
+        """Whether each image's pooling must also say where its values came from (``--winners``)."""
+        return self.figure is not None and self.figure.winners
+
     def run(self, image: np.ndarray, job: Job, work: Work, result: Result) -> None:
         from .pooling import pool
 
-        self.save(image, pool(image, self.spec, device=work.device), job, work, result)
+        if self.needs_indices:
+            out, where = pool(image, self.spec, device=work.device, return_indices=True)
+            self.save(image, out, job, work, result, where)
+        else:
+            self.save(image, pool(image, self.spec, device=work.device), job, work, result)
 
-    def save(self, image: np.ndarray, out: np.ndarray, job: Job, work: Work, result: Result) -> None:
-        """Write the pooled image (atomically, or as bytes for standard output) and any figure."""
+    def save(self, image: np.ndarray, out: np.ndarray, job: Job, work: Work, result: Result,
+             where: np.ndarray | None = None) -> None:  # fmt: skip
+        """Write the pooled image (atomically, or as bytes for standard output) and any figure.
+
+        ``where``: the pooling's indices, for a ``--winners`` figure.
+        """
         from . import image_io
+        from .pooling import op_details
 
+        result.details = op_details(self.spec, image.shape)
         written = image_io.prepare_output(out, **work.write.keywords())
         result.out_shape = written.shape
         if job.target == STDIO:
@@ -245,9 +267,13 @@ class Pooling:
                 overwrite=work.write.overwrite,
             )
         if self.figure is not None and job.figure is not None:
-            from .figures import original_panel, result_panel, write_figure
+            from .figures import original_panel, result_panel, winners_panel, write_figure
 
-            grid = [[original_panel(image), result_panel(out, self.spec.describe().partition(" → ")[0])]]
+            pooled = result_panel(out, self.spec.describe().partition(" → ")[0])
+            if where is not None:
+                grid = [[original_panel(image), winners_panel(image, where, self.spec.op), pooled]]
+            else:
+                grid = [[original_panel(image), pooled]]
             write_figure(
                 job.at(job.figure), grid, _titled(self.figure.style, job.source), overwrite=work.write.overwrite
             )
@@ -392,12 +418,13 @@ class Describing:
             f"  size      {v['height']}x{v['width']} (rows x cols), {v['channels']} channel(s) {''.join(v['channel_names'])}",
             f"  dtype     {v['dtype']}, values {_number(v['range'][0])}..{_number(v['range'][1])}",
         ]
+        width = max([10, *(len(op) + 1 for op in v["ops"])])  # the op names line up, however long
         for op, entry in v["ops"].items():
             knobs = entry.get("knobs", op)
             if "size" in entry:
-                lines.append(f"  {op:<4}      {knobs:<28} -> {entry['size'][0]}x{entry['size'][1]}")
+                lines.append(f"  {op:<{width}}{knobs:<28} -> {entry['size'][0]}x{entry['size'][1]}")
             else:
-                lines.append(f"  {op:<4}      {knobs:<28} -> n/a: {entry['error']}")
+                lines.append(f"  {op:<{width}}{knobs:<28} -> n/a: {entry['error']}")
         return lines
 
 
@@ -431,7 +458,7 @@ def process_chunk(jobs: Sequence[Job], work: Work) -> list[Result]:
     ``ms`` is its own reading and writing plus its share of the group's pooling.
     """
     operation = work.operation
-    if len(jobs) == 1 or not isinstance(operation, Pooling) or work.dry_run:
+    if len(jobs) == 1 or not isinstance(operation, Pooling) or work.dry_run or operation.needs_indices:
         return [process(job, work) for job in jobs]
     from .pooling import pool
     from .tensor import stack_images, unstack_images

@@ -34,7 +34,23 @@ import numpy as np
 
 from .spec import PoolSpec
 
-__all__ = ["adaptive_pool", "apply", "global_pool", "output_length", "pool"]
+__all__ = [
+    "adaptive_pool",
+    "apply",
+    "blur_pool",
+    "fractional_pool",
+    "global_pool",
+    "lp_pool",
+    "maxblur_pool",
+    "median_pool",
+    "output_length",
+    "pool",
+    "pool_indices",
+    "softpool",
+    "stochastic_pool",
+    "unpool",
+    "unpool_pool",
+]
 
 Reduce = Literal["max", "avg", "min"]
 IntPair = int | tuple[int, int]
@@ -531,3 +547,360 @@ def global_pool(image: np.ndarray, reduce: Reduce | PoolSpec = "avg") -> np.ndar
         else:
             out[c] = math.fsum(column.astype(np.float64).tolist()) / count
     return out
+
+
+# ----------------------------------------------------------------------------
+# Beyond max, avg and min: median, Lp, blur, SoftPool, stochastic, fractional,
+# and where the max came from. One function per op, (image, spec) -> ndarray,
+# each visiting the cells of each window as the definition reads.
+# ----------------------------------------------------------------------------
+
+
+def _window_positions(height: int, width: int, spec: PoolSpec) -> tuple[list[list[int]], list[list[int]]]:
+    """Per output row (column), the input rows (columns) of its taps, inside the image or not.
+
+    PyTorch's placement (numeric padding, ``"same"``, ceil mode, dilation), as in :func:`pool`.
+    """
+    kh, kw = spec.kernel
+    sh, sw = spec.stride
+    dh, dw = spec.dilation
+    if spec.padding == "same":
+        out_h, top, _ = _same_geometry(height, kh, sh, dh)
+        out_w, left, _ = _same_geometry(width, kw, sw, dw)
+    else:
+        top, left = spec.padding
+        out_h = output_length(height, kh, sh, top, dh, spec.ceil_mode)
+        out_w = output_length(width, kw, sw, left, dw, spec.ceil_mode)
+    rows = [[i * sh - top + t * dh for t in range(kh)] for i in range(out_h)]
+    cols = [[j * sw - left + t * dw for t in range(kw)] for j in range(out_w)]
+    return rows, cols
+
+
+def _cells(img: np.ndarray, rows: list[int], cols: list[int], c: int) -> list:
+    """The values of channel ``c`` at the taps inside the image, row by row (row-major order)."""
+    height, width = img.shape[:2]
+    return [img[r, q, c] for r in rows if 0 <= r < height for q in cols if 0 <= q < width]
+
+
+def _to_dtype(value: float, dtype: np.dtype) -> int | float:
+    """A float64 result for an image of ``dtype``: integers rounded half to even (``np.rint``), then clipped."""
+    if np.issubdtype(dtype, np.floating):
+        return value
+    info = np.iinfo(dtype)
+    return int(min(max(np.rint(value), info.min), info.max))
+
+
+def median_pool(image: np.ndarray, spec: PoolSpec) -> np.ndarray:
+    """The median of each window's cells inside the image (padded cells take no part).
+
+    With ``n`` cells sorted, ``even="lower"`` takes cell ``(n - 1) // 2`` (0-based; for odd
+    ``n`` the median, for even ``n`` the lower of the two middles, as ``torch.median``);
+    ``even="mean"`` the mean of cells ``(n - 1) // 2`` and ``n // 2`` (as ``numpy.median``),
+    exact and rounded half to even for integers, float64 for floats. A window with no cell
+    inside the image (only possible with dilation) gives 0.
+
+    >>> median_pool(np.array([[1, 9, 4, 4]], np.uint8), PoolSpec.make("median", kernel=(1, 2), even="mean"))
+    array([[5, 4]], dtype=uint8)
+    """
+    img = _check_image(image)
+    rows, cols = _window_positions(img.shape[0], img.shape[1], spec)
+    mean = spec.param("even") == "mean"
+    out = np.zeros((len(rows), len(cols), img.shape[2]), dtype=img.dtype)
+    for i, taps_r in enumerate(rows):
+        for j, taps_c in enumerate(cols):
+            for c in range(img.shape[2]):
+                cells = sorted(_cells(img, taps_r, taps_c, c))
+                n = len(cells)
+                if n == 0:
+                    continue
+                low, high = cells[(n - 1) // 2], cells[n // 2]
+                if not mean:
+                    out[i, j, c] = low
+                elif np.issubdtype(img.dtype, np.integer):
+                    out[i, j, c] = _round_half_even_div(int(low) + int(high), 2)
+                else:
+                    out[i, j, c] = (float(low) + float(high)) / 2
+    return _restore_ndim(out, image.ndim)
+
+
+def lp_pool(image: np.ndarray, spec: PoolSpec) -> np.ndarray:
+    """PyTorch's ``lp_pool2d``: ``(s / n * kh * kw) ** (1 / p)`` per window, in float64.
+
+    ``s`` is the sum of ``x ** p`` over the window's ``n`` cells inside the image (ceil mode can
+    cut a window short; it is then scaled to a whole window, as PyTorch's formula
+    ``avg_pool2d(x ** p) * kh * kw`` does). ``p = inf``: the max of ``|x|``. ``abs=True`` pools
+    ``|x|``. Integer images: rounded half to even, clipped.
+
+    Raises
+    ------
+    ValueError
+        Negative values with a fractional power (and not ``abs``); or, on an integer image, a
+        window whose power sum is negative (its root is NaN, which the image cannot hold).
+
+    >>> lp_pool(np.array([[3, 4]], np.uint8), PoolSpec.make("lp", kernel=(1, 2)))
+    array([[5]], dtype=uint8)
+    """
+    img = _check_image(image)
+    p = float(spec.param("power"))
+    use_abs = bool(spec.param("abs"))
+    kh, kw = spec.kernel
+    integral = np.issubdtype(img.dtype, np.integer)
+    if not use_abs and not math.isinf(p) and not p.is_integer() and img.min() < 0:
+        raise ValueError(f"lp pooling with power {p:g} needs non-negative values")
+    rows, cols = _window_positions(img.shape[0], img.shape[1], spec)
+    out = np.zeros((len(rows), len(cols), img.shape[2]), dtype=img.dtype)
+    for i, taps_r in enumerate(rows):
+        for j, taps_c in enumerate(cols):
+            for c in range(img.shape[2]):
+                cells = _cells(img, taps_r, taps_c, c)
+                if math.isinf(p):
+                    out[i, j, c] = _to_dtype(max(abs(float(v)) for v in cells), img.dtype)
+                    continue
+                total = np.float64(0.0)
+                for v in cells:
+                    with np.errstate(over="ignore"):
+                        total += (abs(np.float64(v)) if use_abs else np.float64(v)) ** np.float64(p)
+                with np.errstate(invalid="ignore", over="ignore"):
+                    value = (total / np.float64(len(cells)) * np.float64(kh * kw)) ** np.float64(1.0 / p)
+                if integral and np.isnan(value):
+                    raise ValueError(f"lp pooling with power {p:g}: a window's power sum is negative")
+                out[i, j, c] = _to_dtype(float(value), img.dtype)
+    return _restore_ndim(out, image.ndim)
+
+
+def _pascal(k: int) -> list[int]:
+    row = [1]
+    for _ in range(k - 1):
+        row = [a + b for a, b in zip([0, *row], [*row, 0])]
+    return row
+
+
+def blur_pool(image: np.ndarray, spec: PoolSpec) -> np.ndarray:
+    """Binomial blur, then every stride-th pixel (Zhang 2019; kornia's ``blur_pool2d`` with ``pad_mode="zero"``).
+
+    The filter is ``outer(pascal(kh), pascal(kw))`` (``[1, 2, 1]`` for 3), integer weights
+    summing to ``2 ** ((kh - 1) + (kw - 1))``. The image is padded ``(k - 1) // 2`` cells before
+    and ``k // 2`` after on each axis with ``numpy.pad`` (``reflect``, ``constant`` zeros for
+    ``zero``, ``edge`` for ``replicate``); output ``(i, j)`` is the weighted sum of the padded
+    window starting at ``(i * sh, j * sw)`` over the weights' sum: exact and rounded half to even
+    for integers, float64 (``math.fsum``) for floats. ``ceil(H / sh)`` rows.
+
+    >>> blur_pool(np.array([[0, 0, 8, 0, 0]], np.uint8), PoolSpec.make("blur", kernel=(1, 3), stride=1))
+    array([[0, 2, 4, 2, 0]], dtype=uint8)
+    """
+    return _blur(_check_image(image), spec.kernel, spec.stride, spec.param("pad_mode"), image.ndim)
+
+
+def _blur(img: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], pad_mode: str, ndim: int) -> np.ndarray:
+    kh, kw = kernel
+    sh, sw = stride
+    mode = {"reflect": "reflect", "zero": "constant", "replicate": "edge"}[pad_mode]
+    padded = np.pad(img, (((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2), (0, 0)), mode=mode)
+    weights = np.outer(_pascal(kh), _pascal(kw))
+    total_weight = int(weights.sum())
+    out_h, out_w = -(-img.shape[0] // sh), -(-img.shape[1] // sw)
+    out = np.empty((out_h, out_w, img.shape[2]), dtype=img.dtype)
+    for i in range(out_h):
+        for j in range(out_w):
+            window = padded[i * sh : i * sh + kh, j * sw : j * sw + kw]
+            for c in range(img.shape[2]):
+                if np.issubdtype(img.dtype, np.integer):
+                    total = sum(int(w) * int(v) for w, v in zip(weights.ravel(), window[:, :, c].ravel()))
+                    out[i, j, c] = _round_half_even_div(total, total_weight)
+                else:
+                    products = [float(w) * float(v) for w, v in zip(weights.ravel(), window[:, :, c].ravel())]
+                    out[i, j, c] = math.fsum(products) / total_weight
+    return _restore_ndim(out, ndim)
+
+
+def maxblur_pool(image: np.ndarray, spec: PoolSpec) -> np.ndarray:
+    """Max pooling over ``max_size`` cells at stride 1 (no padding), then :func:`blur_pool` (kornia's ``max_blur_pool2d``)."""
+    m = int(spec.param("max_size"))
+    peaks = pool(image, "max", kernel=m, stride=1)
+    return _blur(_check_image(peaks), spec.kernel, spec.stride, spec.param("pad_mode"), image.ndim)
+
+
+def softpool(image: np.ndarray, spec: PoolSpec) -> np.ndarray:
+    """SoftPool (Stergiou et al. 2021): ``sum(v * e^v) / sum(e^v)`` over each window's cells inside the image.
+
+    Computed as ``e^(v - m)`` with ``m`` the window's max, in float64, the sums taken in
+    row-major order. Integer images: ``v = x / dtype max``, and the result times the dtype's
+    max, rounded half to even, clipped. A window with no cell inside the image gives 0.
+    """
+    img = _check_image(image)
+    integral = np.issubdtype(img.dtype, np.integer)
+    scale = float(np.iinfo(img.dtype).max) if integral else 1.0
+    rows, cols = _window_positions(img.shape[0], img.shape[1], spec)
+    out = np.zeros((len(rows), len(cols), img.shape[2]), dtype=img.dtype)
+    for i, taps_r in enumerate(rows):
+        for j, taps_c in enumerate(cols):
+            for c in range(img.shape[2]):
+                values = [np.float64(v) / scale if integral else np.float64(v) for v in _cells(img, taps_r, taps_c, c)]
+                if not values:
+                    continue
+                peak = max(values)
+                num = den = np.float64(0.0)
+                for v in values:
+                    weight = np.exp(v - peak)
+                    num += weight * v
+                    den += weight
+                out[i, j, c] = _to_dtype(float(num / den) * scale if integral else float(num / den), img.dtype)
+    return _restore_ndim(out, image.ndim)
+
+
+def stochastic_pool(image: np.ndarray, spec: PoolSpec) -> np.ndarray:
+    """Stochastic pooling (Zeiler & Fergus 2013) of a non-negative image; padded cells take no part.
+
+    ``mode="expected"``: ``sum(a^2) / sum(a)`` (the mean of the cells weighted by
+    ``p_i = a_i / sum(a)``), 0 for an all-zero window; integers exactly, rounded half to even;
+    floats in float64, sums in row-major order. ``mode="sample"``: ``u`` is entry ``(c, i, j)`` of
+    ``numpy.random.default_rng(seed).random((C, OH, OW))``; the result is the first cell, in
+    row-major order, with ``a > 0`` whose running (float64) sum exceeds ``u * sum(a)``, or the
+    last cell with ``a > 0`` if rounding lets none; 0 for an all-zero window.
+
+    Raises
+    ------
+    ValueError
+        A negative value.
+    """
+    img = _check_image(image)
+    if img.min() < 0:
+        raise ValueError("stochastic pooling needs non-negative values")
+    rows, cols = _window_positions(img.shape[0], img.shape[1], spec)
+    sample = spec.param("mode") == "sample"
+    if sample:
+        draws = np.random.default_rng(int(spec.param("seed"))).random((img.shape[2], len(rows), len(cols)))
+    integral = np.issubdtype(img.dtype, np.integer)
+    out = np.zeros((len(rows), len(cols), img.shape[2]), dtype=img.dtype)
+    for i, taps_r in enumerate(rows):
+        for j, taps_c in enumerate(cols):
+            for c in range(img.shape[2]):
+                cells = _cells(img, taps_r, taps_c, c)
+                if sample:
+                    total = np.float64(0.0)
+                    for a in cells:
+                        total += np.float64(a)
+                    threshold = draws[c, i, j] * total
+                    running, chosen = np.float64(0.0), None
+                    for a in cells:
+                        running += np.float64(a)
+                        if a > 0 and running > threshold:
+                            chosen = a
+                            break
+                    if chosen is None:
+                        chosen = next((a for a in reversed(cells) if a > 0), 0)
+                    out[i, j, c] = chosen
+                elif integral:
+                    s1 = sum(int(a) for a in cells)
+                    s2 = sum(int(a) * int(a) for a in cells)
+                    out[i, j, c] = _round_half_even_div(s2, s1) if s1 else 0
+                else:
+                    s1 = s2 = np.float64(0.0)
+                    for a in cells:
+                        s1 += np.float64(a)
+                        s2 += np.float64(a) * np.float64(a)
+                    out[i, j, c] = s2 / s1 if s1 else 0.0
+    return _restore_ndim(out, image.ndim)
+
+
+def fractional_pool(image: np.ndarray, spec: PoolSpec) -> np.ndarray:
+    """Fractional max pooling (Graham 2014) as PyTorch's ``fractional_max_pool2d`` computes it.
+
+    The samples are ``numpy.random.default_rng(seed).random((C, 2))``, row ``c`` being
+    ``(u_w, u_h)`` for channel ``c`` (PyTorch's ``_random_samples`` layout). Along an axis of
+    ``n`` cells with ``m`` outputs and kernel ``k``: ``alpha = (n - k) / (m - 1)``; window
+    ``i < m - 1`` starts at ``trunc((i + u) * alpha) - trunc(u * alpha)``, the last at ``n - k``;
+    in float32 arithmetic for a float32 image, float64 otherwise. Each output is the max of the
+    ``kh x kw`` cells from its start.
+    """
+    img = _check_image(image)
+    height, width, channels = img.shape
+    out_h, out_w = spec.output_size(height, width)
+    kh, kw = spec.kernel
+    real = np.float32 if img.dtype == np.float32 else np.float64
+    samples = np.random.default_rng(int(spec.param("seed"))).random((channels, 2))
+
+    def starts(u: float, n: int, m: int, k: int) -> list[int]:
+        if m == 1:
+            return [n - k]
+        alpha = real(n - k) / real(m - 1)
+        return [int((real(i) + real(u)) * alpha) - int(real(u) * alpha) for i in range(m - 1)] + [n - k]
+
+    out = np.empty((out_h, out_w, channels), dtype=img.dtype)
+    for c in range(channels):
+        rows, cols = starts(samples[c, 1], height, out_h, kh), starts(samples[c, 0], width, out_w, kw)
+        for i, r in enumerate(rows):
+            for j, q in enumerate(cols):
+                out[i, j, c] = img[r : r + kh, q : q + kw, c].max()
+    return _restore_ndim(out, image.ndim)
+
+
+def pool_indices(image: np.ndarray, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Max (min) pooling and where each value came from, PyTorch's ``max_pool2d(..., return_indices=True)``.
+
+    The index is ``row * W + col`` in the unpadded channel. The window's taps are visited row
+    by row; a tap inside the image wins if it is larger (smaller, for min) than the best so far,
+    or NaN. The best starts at the padding's value (``-inf`` / the dtype's lowest for max) and
+    the index at the window's first tap at or after row 0 and column 0.
+
+    >>> values, where = pool_indices(np.array([[1, 3, 3, 0]], np.uint8), PoolSpec.make("max", kernel=(1, 2)))
+    >>> values.tolist(), where.tolist()
+    ([[3, 3]], [[1, 2]])
+    """
+    img = _check_image(image)
+    height, width = img.shape[:2]
+    rows, cols = _window_positions(height, width, spec)
+    op = spec.op
+    values = np.empty((len(rows), len(cols), img.shape[2]), dtype=img.dtype)
+    where = np.empty((len(rows), len(cols), img.shape[2]), dtype=np.int64)
+    floating = np.issubdtype(img.dtype, np.floating)
+    for i, taps_r in enumerate(rows):
+        for j, taps_c in enumerate(cols):
+            r0 = next(r for r in (taps_r[0] + t * spec.dilation[0] for t in range(10**9)) if r >= 0)
+            c0 = next(q for q in (taps_c[0] + t * spec.dilation[1] for t in range(10**9)) if q >= 0)
+            for c in range(img.shape[2]):
+                best, index = _extreme_fill(img.dtype, op), r0 * width + c0
+                for r in taps_r:
+                    for q in taps_c:
+                        if not (0 <= r < height and 0 <= q < width):
+                            continue
+                        v = img[r, q, c]
+                        if (v > best if op == "max" else v < best) or (floating and np.isnan(v)):
+                            best, index = v, r * width + q
+                values[i, j, c], where[i, j, c] = best, index
+    return _restore_ndim(values, image.ndim), _restore_ndim(where, image.ndim)
+
+
+def unpool(values: np.ndarray, where: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """PyTorch's ``max_unpool2d``: zeros of ``size`` (H, W), with ``values`` put at their flat indices ``where``."""
+    vals = values[:, :, None] if values.ndim == 2 else values
+    idx = where[:, :, None] if where.ndim == 2 else where
+    out = np.zeros((size[0] * size[1], vals.shape[2]), dtype=values.dtype)
+    for i in range(vals.shape[0]):
+        for j in range(vals.shape[1]):
+            for c in range(vals.shape[2]):
+                out[idx[i, j, c], c] = vals[i, j, c]
+    return _restore_ndim(out.reshape(size[0], size[1], vals.shape[2]), values.ndim)
+
+
+def unpool_pool(image: np.ndarray, spec: PoolSpec) -> np.ndarray:
+    """The ``unpool`` op: :func:`pool_indices` with ``reduce`` (max or min), then :func:`unpool` to the image's size.
+
+    A window with no cell inside the image (only possible with dilation) puts nothing back.
+    """
+    img = _check_image(image)
+    pooling = PoolSpec.make(
+        spec.param("reduce"), kernel=spec.kernel, stride=spec.stride, padding=spec.padding,
+        dilation=spec.dilation, ceil_mode=spec.ceil_mode,
+    )  # fmt: skip
+    values, where = pool_indices(img, pooling)
+    rows, cols = _window_positions(img.shape[0], img.shape[1], pooling)
+    out = np.zeros_like(img)
+    for i, taps_r in enumerate(rows):
+        for j, taps_c in enumerate(cols):
+            if not _cells(img, taps_r, taps_c, 0):
+                continue
+            for c in range(img.shape[2]):
+                index = int(where[i, j, c])
+                out[index // img.shape[1], index % img.shape[1], c] = values[i, j, c]
+    return _restore_ndim(out, image.ndim)

@@ -24,8 +24,13 @@ from .pipeline import Result, shape_text
 
 
 def record(result: Result) -> dict[str, Any]:
-    """One JSON-ready record of a result, as ``--report`` writes it."""
-    return {
+    """One JSON-ready record of a result, as ``--report`` writes it.
+
+    ``details`` is there only for a result that has some: what an operation
+    says about how it got its result beyond its knobs (fractional pooling's
+    seed and samples, stochastic sampling's seed and draws), enough to repeat it.
+    """
+    line = {
         "input": result.source,
         "output": result.target if result.target is not None else result.figure,
         "status": result.status,
@@ -35,6 +40,9 @@ def record(result: Result) -> dict[str, Any]:
         "dtype": result.dtype,
         "ms": round(result.ms, 3),
     }
+    if result.details is not None:
+        line["details"] = result.details
+    return line
 
 
 def summary_line(summary: Summary, seconds: float) -> str:

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from typing import Any, Literal, Union
 
 from . import ops
-from .errors import ParameterError, WindowTooLargeError
+from .errors import ImageShapeError, ParameterError, WindowTooLargeError
 
 Pair = tuple[int, int]
 PairLike = Union[int, tuple[int, int], list[int], str]
 Padding = Union[Pair, Literal["same"]]
 Size = tuple[Union[int, None], Union[int, None]]
+Ratio = tuple[float, float]
 
 #: The largest kernel, stride, padding, dilation, divisor or output side poolcli
 #: accepts: more than any image side, and small enough that no index
@@ -95,6 +96,38 @@ def parse_size(value: object, name: str = "size") -> Size:
     return (s, s)
 
 
+def parse_ratio(value: object, name: str = "ratio") -> Ratio:
+    """Parse an output ratio: ``0.5``, ``"0.5x0.75"``, ``(0.5, 0.75)``; each side strictly between 0 and 1.
+
+    The output then has ``int(n * r)`` cells along a side of ``n`` (PyTorch's ``output_ratio``).
+    """
+
+    def side(v: object) -> float:
+        try:
+            r = float(v) if not isinstance(v, bool) else math.nan  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            r = math.nan
+        if not 0 < r < 1:
+            raise ParameterError(name, _show_ratio(value), "each side must be a number between 0 and 1 (exclusive)")
+        return r
+
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ParameterError(name, value, "expected (rows, cols)")
+        return (side(value[0]), side(value[1]))
+    if isinstance(value, str) and re.search(r"[xX×,]", value):
+        a, b = re.split(r"[xX×,]", value, maxsplit=1)
+        return (side(a.strip()), side(b.strip()))
+    r = side(value.strip() if isinstance(value, str) else value)
+    return (r, r)
+
+
+def _show_ratio(value: object) -> object:
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return f"{value[0]}x{value[1]}"
+    return value
+
+
 @dataclass(frozen=True)
 class AxisPlan:
     """How one axis is pooled.
@@ -145,6 +178,9 @@ class PoolSpec:
         PyTorch's ``divisor_override`` (avg).
     size : (rows or None, cols or None) or None
         The output size of adaptive pooling; None keeps a side.
+    ratio : (rows, cols) or None
+        Instead of ``size``, for an op that takes it (fractional): the output
+        has ``int(n * ratio)`` cells along a side of ``n``.
     params : tuple of (name, value)
         The op's own parameters (:attr:`poolcli.ops.OpInfo.params`), all of
         them, defaults included, in declaration order; see :meth:`param`.
@@ -159,6 +195,7 @@ class PoolSpec:
     count_include_pad: bool = True
     divisor: int | None = None
     size: Size | None = None
+    ratio: Ratio | None = None
     params: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
@@ -173,6 +210,7 @@ class PoolSpec:
         count_include_pad: bool = _UNSET,
         divisor: int | None = _UNSET,
         size: object = _UNSET,
+        ratio: object = _UNSET,
         **params: Any,
     ) -> PoolSpec:
         """Parse and validate; raises :class:`~poolcli.errors.ParameterError` naming the knob.
@@ -189,16 +227,18 @@ class PoolSpec:
             for name, value in (
                 ("kernel", kernel), ("stride", stride), ("padding", padding), ("dilation", dilation),
                 ("ceil_mode", ceil_mode), ("count_include_pad", count_include_pad), ("divisor", divisor),
-                ("size", size),
+                ("size", size), ("ratio", ratio),
             )
             if value is not _UNSET
         }  # fmt: skip
         for name, value in given.items():
             if name not in info.knobs and not _is_default(name, value):
                 raise ParameterError(name, _show(value), _not_taken(info, name))
-        k = parse_pair(given.get("kernel", 2), "kernel")
+        k = parse_pair(given.get("kernel", info.default("kernel", 2)), "kernel")
         raw_stride = given.get("stride")
-        s = k if raw_stride is None else parse_pair(raw_stride, "stride")
+        if raw_stride is None:
+            raw_stride = info.default("stride", k)
+        s = parse_pair(raw_stride, "stride")
         d = parse_pair(given.get("dilation", 1), "dilation")
         raw_padding = given.get("padding", 0)
         p: Padding
@@ -210,6 +250,8 @@ class PoolSpec:
         for name, pair in (("kernel", k), ("stride", s), ("dilation", d)):
             if min(pair) < 1:
                 raise ParameterError(name, _fmt(pair), "must be at least 1")
+        if info.kernel_max is not None and max(k) > info.kernel_max:
+            raise ParameterError("kernel", _fmt(k), f"at most {info.kernel_max} for {info.name} pooling")
         if p != "same":
             if min(p) < 0:
                 raise ParameterError("padding", _fmt(p), "must not be negative")
@@ -226,13 +268,18 @@ class PoolSpec:
         div = given.get("divisor")
         if div is not None and (isinstance(div, bool) or not isinstance(div, int) or not 1 <= div <= KNOB_LIMIT):
             raise ParameterError("divisor", div, f"must be an integer from 1 to {KNOB_LIMIT:,}")
-        out_size = None
-        if "size" in info.knobs:
+        out_size = out_ratio = None
+        if "ratio" in info.knobs and given.get("ratio") is not None:
+            if given.get("size") is not None:
+                raise ParameterError("ratio", _show_ratio(given["ratio"]), "give an output size or a ratio, not both")
+            out_ratio = parse_ratio(given["ratio"])
+        elif "size" in info.knobs:
             if given.get("size") is None:
-                raise ParameterError("size", None, f"{info.name} pooling needs an output size")
+                needs = "an output size or a ratio" if "ratio" in info.knobs else "an output size"
+                raise ParameterError("size", None, f"{info.name} pooling needs {needs}")
             out_size = parse_size(given["size"])
         return cls(
-            info.name, k, s, p, d, bool(ceil), bool(given.get("count_include_pad", True)), div, out_size,
+            info.name, k, s, p, d, bool(ceil), bool(given.get("count_include_pad", True)), div, out_size, out_ratio,
             _params(info, params),
         )  # fmt: skip
 
@@ -252,9 +299,15 @@ class PoolSpec:
         """A new spec with some knobs changed, validated like :meth:`make`."""
         knobs = {
             name: getattr(self, name)
-            for name in ("kernel", "stride", "padding", "dilation", "ceil_mode", "count_include_pad", "divisor", "size")
+            for name in (
+                "kernel", "stride", "padding", "dilation", "ceil_mode", "count_include_pad", "divisor", "size", "ratio",
+            )
             if name in self.info.knobs
-        }
+        }  # fmt: skip
+        if "size" in changes:
+            knobs.pop("ratio", None)
+        if "ratio" in changes:
+            knobs.pop("size", None)
         return PoolSpec.make(self.op, **{**knobs, **dict(self.params), **changes})
 
     # --- geometry ---------------------------------------------------------------------------
@@ -269,6 +322,14 @@ class PoolSpec:
         """
         k, s, d = self.kernel[axis], self.stride[axis], self.dilation[axis]
         eff = d * (k - 1) + 1
+        geometry = self.info.geometry
+        if geometry != "pytorch":
+            if geometry == "max-centred":
+                length -= int(self.param("max_size")) - 1
+                if length < 1:
+                    raise ParameterError("max_size", self.param("max_size"), "larger than the image")
+            before, after = (k - 1) // 2, k // 2
+            return AxisPlan(length, k, s, d, before, after, (length - 1) // s + 1)
         if self.padding == "same":
             out = -(-length // s)
             total = max((out - 1) * s + eff - length, 0)
@@ -290,6 +351,9 @@ class PoolSpec:
         try:
             return self.axis(height, 0), self.axis(width, 1)
         except ParameterError:
+            if self.info.geometry == "max-centred":  # the max window is what does not fit
+                m = int(self.param("max_size"))
+                raise WindowTooLargeError((height, width), (m, m)) from None
             eff = (self.dilation[0] * (self.kernel[0] - 1) + 1, self.dilation[1] * (self.kernel[1] - 1) + 1)
             raise WindowTooLargeError((height, width), eff, dilated=self.dilation != (1, 1)) from None
 
@@ -297,16 +361,45 @@ class PoolSpec:
         """The ``(rows, cols)`` this spec gives for a ``height x width`` image.
 
         Window ops: ``floor((in + 2p - d(k-1) - 1) / s) + 1`` per axis (ceil
-        with ``ceil_mode``); adaptive: the asked size, a None side kept;
-        global: ``(1, 1)``.
+        with ``ceil_mode``); blur ``ceil(in / s)``, maxblur ``ceil((in - m + 1) / s)``;
+        unpool the input's size; adaptive: the asked size, a None side
+        kept, or ``int(in * ratio)``; global: ``(1, 1)``.
+
+        Raises
+        ------
+        WindowTooLargeError
+            A window op whose window does not fit the image.
+        ImageShapeError
+            An adaptive op with a kernel (fractional) whose windows need
+            ``out + k - 1`` cells the image does not have, or a ratio that
+            leaves no cell.
         """
         kind = self.info.kind
         if kind == "global":
             return (1, 1)
         if kind == "adaptive":
-            assert self.size is not None
-            return (self.size[0] or height, self.size[1] or width)
+            if self.ratio is not None:
+                out = (int(height * self.ratio[0]), int(width * self.ratio[1]))
+                if min(out) < 1:
+                    raise ImageShapeError(
+                        f"ratio {_fmt_ratio(self.ratio)} leaves no cell of an image {height}x{width}",
+                        shape=(height, width),
+                    )
+            else:
+                assert self.size is not None
+                out = (self.size[0] or height, self.size[1] or width)
+            if "kernel" in self.info.knobs and (out[0] + self.kernel[0] - 1 > height or
+                                                out[1] + self.kernel[1] - 1 > width):  # fmt: skip
+                need = (out[0] + self.kernel[0] - 1, out[1] + self.kernel[1] - 1)
+                raise ImageShapeError(
+                    f"{self.op} output {out[0]}x{out[1]} with kernel {_fmt(self.kernel)} needs an image of at least "
+                    f"{need[0]}x{need[1]}; this one is {height}x{width}",
+                    shape=(height, width),
+                )
+            return out
         rows, cols = self.plan(height, width)
+        if self.info.output == "input":
+            return (height, width)
         return (rows.out, cols.out)
 
     # --- names ------------------------------------------------------------------------------
@@ -314,7 +407,8 @@ class PoolSpec:
     def tag(self) -> str:
         """A short file-name tag: ``max-k2-s2``, plus every knob not at its default.
 
-        Adaptive pooling: ``adaptive-max-64x48`` (``H``/``W`` for a side kept).
+        Adaptive pooling: ``adaptive-max-64x48`` (``H``/``W`` for a side kept),
+        ``fractional-k2-64x48``, ``fractional-k2-r0.5``.
         """
         info = self.info
         extra = [
@@ -323,9 +417,12 @@ class PoolSpec:
             if p.tag is not None and value != p.default
         ]
         if info.kind == "adaptive":
-            assert self.size is not None
-            size = f"{self.size[0] or 'H'}x{self.size[1] or 'W'}"
-            return "-".join([self.op, str(self.param("reduce")), size, *extra])
+            parts = [self.op]
+            if info.param("reduce") is not None:
+                parts.append(str(self.param("reduce")))
+            if "kernel" in info.knobs:
+                parts.append(f"k{_fmt(self.kernel)}")
+            return "-".join([*parts, self._size_text("r"), *extra])
         parts = [self.op, f"k{_fmt(self.kernel)}", f"s{_fmt(self.stride)}"]
         if self.padding == "same":
             parts.append("psame")
@@ -345,13 +442,13 @@ class PoolSpec:
         """Human-readable knobs: ``max k=2 s=2 p=1``, ``adaptive max → 64x48``."""
         info = self.info
         extra = "".join(
-            f" {p.name}={value}"
+            f" {p.name}={_tag_value(value)}"
             for p, (_, value) in zip(info.params, self.params)
             if value != p.default and not (p.name == "reduce" and info.kind != "window")  # said up front
         )
         if info.kind == "adaptive":
-            assert self.size is not None
-            return f"{self.op} {self.param('reduce')} → {self.size[0] or 'H'}x{self.size[1] or 'W'}" + extra
+            kernel = f" k={_fmt(self.kernel)}" if "kernel" in info.knobs else ""
+            return f"{self.short}{kernel} → {self._size_text('×')}" + extra
         if info.kind == "global":
             return f"{self.op} {self.param('reduce')}"
         text = f"{self.op} k={_fmt(self.kernel)} s={_fmt(self.stride)}"
@@ -371,10 +468,17 @@ class PoolSpec:
 
     @property
     def short(self) -> str:
-        """The op as a panel title names it: ``max``, ``adaptive max``."""
-        if self.info.kind == "window":
+        """The op as a panel title names it: ``max``, ``adaptive max``, ``fractional``."""
+        if self.info.kind == "window" or self.info.param("reduce") is None:
             return self.op
         return f"{self.op} {self.param('reduce')}"
+
+    def _size_text(self, ratio_mark: str) -> str:
+        """``64x48`` (``H``/``W`` for a side kept), or the ratio after ``ratio_mark``."""
+        if self.ratio is not None:
+            return ratio_mark + _fmt_ratio(self.ratio)
+        assert self.size is not None
+        return f"{self.size[0] or 'H'}x{self.size[1] or 'W'}"
 
 
 def axis_output_length(length: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool) -> int:
@@ -455,12 +559,24 @@ def _check_param(param: ops.Param, value: Any) -> Any:
         number = math.nan
     if (
         number != number
-        or (param.low is not None and number < param.low)
-        or (param.high is not None and number > param.high)
+        or (math.isinf(number) and not (param.inf and number > 0))
+        or (param.low is not None and (number <= param.low if param.low_open else number < param.low))
+        or (param.high is not None and number > param.high and not (param.inf and math.isinf(number)))
     ):
-        bounds = f" from {param.low:g} to {param.high:g}" if param.low is not None and param.high is not None else ""
-        raise ParameterError(param.name, value, f"must be a{'n integer' if kind is int else ' number'}{bounds}")
+        raise ParameterError(param.name, value, _number_rule(param, kind))
     return number
+
+
+def _number_rule(param: ops.Param, kind: type) -> str:
+    """What a number parameter must be: ``must be an integer from 1 to 7``, ``must be a number above 0, or inf``."""
+    what = "an integer" if kind is int else "a number"
+    if param.low is not None and param.high is not None:
+        bounds = f" from {param.low:g} to {param.high:g}"
+    elif param.low is not None:
+        bounds = f" above {param.low:g}" if param.low_open else f" from {param.low:g}"
+    else:
+        bounds = ""
+    return f"must be {what}{bounds}" + (", or inf" if param.inf else "")
 
 
 def _is_default(name: str, value: object) -> bool:
@@ -473,19 +589,25 @@ def _is_default(name: str, value: object) -> bool:
         "count_include_pad": (True,),
         "divisor": (None,),
         "size": (None,),
+        "ratio": (None,),
     }
     return value in defaults[name]
 
 
 def _not_taken(info: ops.OpInfo, name: str) -> str:
-    if name == "dilation" and info.name == "avg":
-        return "avg pooling has no dilation (PyTorch's avg_pool2d has none); use max or min"
+    reason = dict(info.why_not).get(name)
+    if reason is not None:
+        return reason
     takers = [op.name for op in ops.OPS.values() if name in op.knobs or op.param(name) is not None]
     return f"only applies to {' and '.join(takers)} pooling" if takers else f"is not a parameter of {info.name} pooling"
 
 
 def _tag_value(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _fmt_ratio(ratio: Ratio) -> str:
+    return f"{ratio[0]:g}" if ratio[0] == ratio[1] else f"{ratio[0]:g}x{ratio[1]:g}"
 
 
 def _show(value: object) -> object:

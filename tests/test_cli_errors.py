@@ -127,7 +127,7 @@ FIGURE_ERRORS = [
     (["max", "{f}", "--no-output"], 2, "poolcli: error: --no-output needs --compare (it would write nothing) (see 'poolcli max --help')"),
     (["max", "{f}", "--dpi", "200"], 2, "poolcli: error: --dpi, --title, --cmap, --true-size and --annotate need --compare (see 'poolcli max --help')"),
     (["max", "{f}", "--compare-to", "{d}/fig.jpg"], 2, "poolcli: error: {d}/fig.jpg: figures are written as PNG; give a name ending in .png"),
-    (["compare", "{f}", "--ops", "max,median"], 2, "poolcli: error: Invalid value for '--ops': use names from max, avg, min, adaptive, adaptive-max, adaptive-min (got 'max,median') (see 'poolcli compare --help')"),
+    (["compare", "{f}", "--ops", "max,mode"], 2, "poolcli: error: Invalid value for '--ops': use names from max, avg, min, adaptive, adaptive-max, adaptive-min, median, lp, blur, maxblur, softpool, stochastic, fractional, unpool (got 'max,mode') (see 'poolcli compare --help')"),
     (["compare", "{f}", "--kernels", "2,x"], 2, "poolcli: error: Invalid value for '--kernels': expected an integer like 3 or HxW like 2x3 (got '2,x') (see 'poolcli compare --help')"),
     (["compare", "{f}", "--cmap", "nosuch"], 2, "poolcli: error: cmap nosuch: unknown colormap (try gray, viridis, magma, cividis, bone)"),
     (["compare", "{f}", "--format", "jpg"], 2, "poolcli: error: No such option '--format'. (Did you mean one of: '--floor', '--report'?) (see 'poolcli compare --help')"),

@@ -4,10 +4,16 @@ Adding an op to :data:`poolcli.ops.OPS` adds it to every test here: its
 results against its NumPy reference on random images, knobs and dtypes, on
 single images and (N, C, H, W) batches, contiguous or not, on every device
 present; its command, help, output names and ``compare`` panels; its
-refusal of knobs it does not take.
+refusal of knobs it does not take. Knobs and parameters are drawn from what
+the declaration says the op takes (its knobs, bounds, choices, kernel limit).
+An op may refuse an image's values (stochastic pooling, negative values);
+then its reference must refuse them too, and the case goes on with the
+negative values clipped to 0.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -18,7 +24,7 @@ from hypothesis import strategies as st
 import poolcli
 from poolcli import ops, reference
 from poolcli.cli import cli
-from poolcli.errors import ParameterError, WindowTooLargeError
+from poolcli.errors import ImageShapeError, ParameterError
 from poolcli.spec import PoolSpec
 
 from .conftest import DEVICES
@@ -36,8 +42,12 @@ def _param_values(param: ops.Param) -> st.SearchStrategy:
     low = param.low if param.low is not None else -10
     high = param.high if param.high is not None else 10
     if isinstance(param.default, int):
-        return st.integers(int(low), int(min(high, low + 20)))
-    return st.floats(low, min(high, low + 20), allow_nan=False, exclude_min=False)
+        return st.integers(int(low), int(min(high, low + 6)))
+    whole = [float(v) for v in range(math.ceil(low), int(min(high, low + 4)) + 1) if v > low or not param.low_open]
+    return st.one_of(
+        st.sampled_from(whole + ([math.inf] if param.inf else [])),
+        st.floats(low, min(high, low + 20), allow_nan=False, exclude_min=param.low_open),
+    )
 
 
 @st.composite
@@ -46,20 +56,26 @@ def op_case(draw, name: str) -> tuple[np.ndarray, PoolSpec]:
     info = ops.OPS[name]
     dtype = draw(st.sampled_from(DTYPES))
     knobs: dict = {}
-    if info.kind == "window":
-        kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    if "kernel" in info.knobs:
+        largest = min(4, info.kernel_max or 4) if info.kind == "window" else 3
+        kh, kw = draw(st.integers(1, largest)), draw(st.integers(1, largest))
         knobs["kernel"] = (kh, kw)
+    if info.kind == "window":
         knobs["stride"] = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-        same = draw(st.booleans()) and draw(st.booleans())
-        knobs["padding"] = "same" if same else (draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2)))
+        same = "padding" in info.knobs and draw(st.booleans()) and draw(st.booleans())
+        if "padding" in info.knobs:
+            knobs["padding"] = "same" if same else (draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2)))
         if "dilation" in info.knobs:
             knobs["dilation"] = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-        knobs["ceil_mode"] = False if same else draw(st.booleans())
+        if "ceil_mode" in info.knobs:
+            knobs["ceil_mode"] = False if same else draw(st.booleans())
         if "count_include_pad" in info.knobs:
             knobs["count_include_pad"] = draw(st.booleans())
         if "divisor" in info.knobs:
             knobs["divisor"] = draw(st.one_of(st.none(), st.integers(1, 30)))
-    if "size" in info.knobs:
+    if "ratio" in info.knobs and draw(st.booleans()):
+        knobs["ratio"] = (draw(st.floats(0.05, 0.95)), draw(st.floats(0.05, 0.95)))
+    elif "size" in info.knobs:
         knobs["size"] = (draw(st.one_of(st.none(), st.integers(1, 12))), draw(st.one_of(st.none(), st.integers(1, 12))))
     params = {p.name: draw(_param_values(p)) for p in info.params}
     spec = PoolSpec.make(name, **knobs, **params)
@@ -74,11 +90,22 @@ def op_case(draw, name: str) -> tuple[np.ndarray, PoolSpec]:
 def _fits(image: np.ndarray, spec: PoolSpec) -> bool:
     try:
         spec.output_size(*image.shape[:2])
-    except WindowTooLargeError:
+    except ImageShapeError:  # the window (or, fractional, the output) does not fit
         with pytest.raises(ValueError):  # the reference refuses it too
             reference.apply(image, spec)
         return False
     return True
+
+
+def _accepted(image: np.ndarray, spec: PoolSpec) -> np.ndarray:
+    """``image``, or, if the op refuses its values (and so does its reference), the image with negatives clipped to 0."""
+    try:
+        poolcli.pool(image, spec)
+    except ImageShapeError:
+        with pytest.raises(ValueError):
+            reference.apply(image, spec)
+        return np.clip(image, 0, None).astype(image.dtype)
+    return image
 
 
 # --- the battery --------------------------------------------------------------------------------
@@ -92,6 +119,7 @@ def _fits(image: np.ndarray, spec: PoolSpec) -> bool:
 def test_every_op_equals_its_reference(name, data):
     image, spec = data.draw(op_case(name))
     assume(_fits(image, spec))
+    image = _accepted(image, spec)
     got = poolcli.pool(image, spec)
     assert got.dtype == image.dtype and got.ndim == image.ndim
     assert got.shape[:2] == spec.output_size(*image.shape[:2])
@@ -109,6 +137,8 @@ def test_a_batch_tensor_equals_each_image_alone(name, device, data):
     assume(_fits(image, spec))
     rng = np.random.default_rng(1)
     images = [image, random_image(rng, image.shape, image.dtype), random_image(rng, image.shape, image.dtype)]
+    if any(_accepted(im, spec) is not im for im in images):
+        images = [np.clip(im, 0, None).astype(im.dtype) for im in images]
     hwc = np.stack([im if im.ndim == 3 else im[:, :, None] for im in images])
     batch = torch.from_numpy(hwc).permute(0, 3, 1, 2).to(device)
     pooled = poolcli.pool(batch, spec)
@@ -133,7 +163,15 @@ def test_non_contiguous_and_read_only_inputs(name, rng):
 def _example(name: str, rng: np.random.Generator) -> tuple[np.ndarray, PoolSpec]:
     info = ops.OPS[name]
     knobs = {"kernel": 3, "stride": 2, "padding": 1} if info.kind == "window" else {"size": (5, 4)}
-    return random_image(rng, (17, 13, 3), np.uint8), PoolSpec.make(name, **knobs)
+    return random_image(rng, (17, 13, 3), np.uint8), PoolSpec.make(name, **{k: v for k, v in knobs.items()
+                                                                           if k in info.knobs})  # fmt: skip
+
+
+@pytest.mark.parametrize("name", IMAGE_OPS)
+def test_the_api_takes_each_ops_own_defaults(name, rng):
+    needs = {"size": (5, 4)} if "size" in ops.OPS[name].knobs else {}
+    image = random_image(rng, (17, 13, 3), np.uint8)
+    assert_pooled_equal(poolcli.pool(image, name, **needs), reference.apply(image, PoolSpec.make(name, **needs)))
 
 
 @pytest.mark.parametrize("name", IMAGE_OPS)
@@ -191,5 +229,5 @@ def test_registry_entries_point_at_real_functions():
 
 
 def test_unknown_op():
-    with pytest.raises(ParameterError, match=r"op median: unknown \(poolcli has max, avg, min, adaptive, global\)"):
-        ops.get("median")
+    with pytest.raises(ParameterError, match=rf"op mean: unknown \(poolcli has {', '.join(ops.OPS)}\)"):
+        ops.get("mean")
