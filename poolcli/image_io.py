@@ -19,6 +19,7 @@ import errno
 import os
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -606,6 +607,11 @@ def write_bytes(path: str | Path, data: bytes, overwrite: bool = False) -> Path:
     Without ``overwrite`` an existing file is never replaced, even one that
     appears while the data is being written.
     """
+    return write_chunks(path, (data,), overwrite)
+
+
+def write_chunks(path: str | Path, chunks: Iterable[bytes], overwrite: bool = False) -> Path:
+    """:func:`write_bytes` for data that arrives in pieces (a page too large to hold in memory)."""
     target = Path(path)
     if target.is_dir():
         raise OutputPathError("is a directory", path=path)
@@ -621,7 +627,8 @@ def write_bytes(path: str | Path, data: bytes, overwrite: bool = False) -> Path:
     try:
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(), suffix=TEMP_SUFFIX)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            for chunk in chunks:
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp_name, 0o666 & ~UMASK)
