@@ -298,3 +298,23 @@ def test_explain_help_imports_nothing_heavy():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("marker", ["explain-commands", "html-commands", "shift-commands"])
+def test_readme_commands_run_as_written(marker, invoke, tmp_path, monkeypatch):
+    import re
+    import shlex
+    import shutil
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```bash\n(.*?)\n```", text.split(f"<!-- {marker}", 1)[1], re.S).group(1)
+    shutil.copytree(ROOT / "sample_images", tmp_path / "sample_images")
+    monkeypatch.chdir(tmp_path)
+    for line in block.splitlines():
+        words = shlex.split(line, comments=True)
+        assert words[0] == "poolcli", line
+        result = invoke(*words[1:])
+        assert result.exit_code == 0, (line, result.stderr)
+        for word in words:
+            if word.endswith((".html", ".gif", ".png")) and not word.startswith("sample_images"):
+                assert (tmp_path / word).is_file(), (line, word)
