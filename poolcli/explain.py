@@ -564,18 +564,16 @@ def _step_notes(
 ) -> list[str]:
     notes = []
     reduction = REDUCTIONS[spec.op]
+    about_pad = reduction.pad_note
+    if spec.op == "avg":
+        counted = spec.divisor is None and spec.count_include_pad
+        about_pad += f", {'counted' if counted else 'not counted'} in the divisor"
     first_r, first_c = taps[0]
     if kinds[0] != "image" and (first_r < 0 or first_c < 0):
         where = " and ".join(f"{name} {value}" for name, value in (("row", first_r), ("column", first_c)) if value < 0)
-        note = f"this window starts in the padding ({where})"
-        if spec.op == "avg":
-            counted = spec.divisor is None and spec.count_include_pad
-            note += f"; {reduction.pad_note}, {'counted' if counted else 'not counted'} in the divisor"
-        else:
-            note += f"; {reduction.pad_note}"
-        notes.append(note)
+        notes.append(f"this window starts in the padding ({where}); {about_pad}")
     elif "pad" in kinds:
-        notes.append(f"this window reaches into the padding; {reduction.pad_note}")
+        notes.append(f"this window reaches into the padding; {about_pad}")
     if "beyond" in kinds:
         outside = kinds.count("beyond")
         notes.append(
