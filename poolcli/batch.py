@@ -86,6 +86,7 @@ class RunOptions:
     engine: str = "threads"
     on_collision: Collision = "rename"
     report: str | None = None
+    html: str | None = None  # a page for the run (poolcli.runpage)
 
 
 @dataclass
@@ -266,6 +267,14 @@ def plan(
         result.jobs.append(job)
     if options.report is not None:
         check_report_path(options.report, result, inputs_by_id, overwrite=overwrite)
+    if options.html is not None:
+        from .runpage import is_run_page
+
+        if Path(options.html).suffix.lower() not in (".html", ".htm") and not is_folder(options.html):
+            raise OutputPathError("the run page is HTML: give a name ending in .html", path=options.html)
+        if options.report is not None and os.path.abspath(options.html) == os.path.abspath(options.report):
+            raise OutputPathError("the run page and the report would be the same file", path=options.html)
+        check_report_path(options.html, result, inputs_by_id, overwrite=overwrite, what="run page", ours=is_run_page)
     for folder_path in sorted({p for p in checked if p.is_dir()}):
         removed = remove_stale_temporaries(folder_path, before=started)
         if removed:
@@ -303,25 +312,29 @@ def _check_not_an_input(output: Path, source: Path, inputs: dict[tuple[int, int]
         raise OutputPathError(f"would overwrite another input ({source} writes it)", path=output)
 
 
-def check_report_path(report: str, work_plan: Plan, inputs: dict[tuple[int, int], str], *, overwrite: bool) -> None:
+def check_report_path(report: str, work_plan: Plan, inputs: dict[tuple[int, int], str], *, overwrite: bool,
+                      what: str = "report", ours: Any = None) -> None:  # fmt: skip
     """Refuse a report path that is an input, an output of the run, or a file that is not a poolcli report.
 
     An earlier poolcli report (JSON lines with ``input`` and ``status``) may
-    be replaced; any other existing file only with ``overwrite``.
+    be replaced; any other existing file only with ``overwrite``. The same
+    checks serve a run's page: ``what="page"``, with ``ours`` the test of
+    an earlier page (a function of the path).
     """
     path = Path(report)
+    ours = ours or _is_report
     if is_folder(report):
-        raise OutputPathError("is a directory; the report is a file", path=report)
+        raise OutputPathError(f"is a directory; the {what} is a file", path=report)
     ident = identity(path)
     if ident is not None and ident in inputs:
-        raise OutputPathError("the report would overwrite an input of this run", path=report)
+        raise OutputPathError(f"the {what} would overwrite an input of this run", path=report)
     outputs = {os.path.abspath(p) for job in work_plan.jobs for p in job.outputs()}
     if os.path.abspath(path) in outputs or (
         ident is not None and any(identity(p) == ident for job in work_plan.jobs for p in job.outputs())
     ):
-        raise OutputPathError("the report would overwrite an output of this run", path=report)
-    if os.path.lexists(path) and _is_regular(path) and not overwrite and not _is_report(path):
-        raise NotAReportError("exists and is not a poolcli report", path=report)
+        raise OutputPathError(f"the {what} would overwrite an output of this run", path=report)
+    if os.path.lexists(path) and _is_regular(path) and not overwrite and not ours(path):
+        raise NotAReportError(f"exists and is not a poolcli {what}", path=report)
     check_folder_usable(path)
 
 
@@ -439,7 +452,8 @@ def execute(
         options.engine, workers, torch_threads=1 if pools and workers > 1 and dev.startswith("cpu") else None
     )
     jobs = [_with_stdin(job, stdin, read) for job in work_plan.jobs]
-    work = Work(operation, read, replace(write, stdout_format=work_plan.stdout_format), dev, dry_run)
+    work = Work(operation, read, replace(write, stdout_format=work_plan.stdout_format), dev, dry_run,
+                thumbs=options.html is not None and not dry_run)  # fmt: skip
     summary = Summary()
     listener.start(len(jobs) + len(work_plan.failed))
     for note in work_plan.notes:

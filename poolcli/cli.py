@@ -26,6 +26,7 @@ import click
 from . import __version__, ops
 from .engines import ENGINES
 from .errors import ParameterError, PoolcliError, UsageProblem
+from .explain import explainable_ops as explain_ops
 from .sniff import DEFAULT_MAX_PIXELS
 from .spec import KNOB_LIMIT, PoolSpec, parse_pair, parse_ratio, parse_size
 
@@ -89,6 +90,7 @@ class PoolcliGroup(click.Group):
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:  # fmt: skip
         argv = sys.argv[1:] if args is None else list(args)
+        self.argv = argv  # as typed, for a run's page
         debug = "--debug" in argv
         try:
             if not argv:  # poolcli alone: the help, as an answer, not an error
@@ -545,6 +547,14 @@ def run_options(f: Callable) -> Callable:
     ], _run_options)(f)  # fmt: skip
 
 
+def html_option(f: Callable) -> Callable:
+    """``--html FILE.html``: a page for the run, as ``html``."""
+    return click.option("--html", default=None, metavar="FILE.html",
+                        help="Also write one self-contained page for the run: each input's thumbnails (original, "
+                        "result, figure), knobs, shapes, dtype, time and failure reason, sortable; written when the "
+                        "run ends or is interrupted.")(f)  # fmt: skip
+
+
 # --- the commands ---------------------------------------------------------------------------------
 
 
@@ -579,15 +589,16 @@ def _pool_command(info: ops.OpInfo) -> None:
     @output_options
     @figure_options(winners=info.indices)
     @run_options
+    @html_option
     def command(inputs: tuple[str, ...], spec: PoolSpec, read: Any, device: str, output: Output, figure: Figure,
-                run: Any) -> int:  # fmt: skip
+                run: Any, html: str | None) -> int:  # fmt: skip
         from dataclasses import replace
 
         from .pipeline import Pooling
 
         outputs = replace(output.outputs, figure=figure.where)
         return _execute(inputs, Pooling(spec, figure.request), read, device, output._replace(outputs=outputs), run,
-                        output_lines=figure.request is None or figure.request.write_output)  # fmt: skip
+                        output_lines=figure.request is None or figure.request.write_output, html=html)  # fmt: skip
 
     command.__doc__ = _help(info.summary, info.example)
     cli.command(info.name, context_settings=CONTEXT)(command)
@@ -622,14 +633,19 @@ for _info in ops.OPS.values():
               help="Several kernels, one column each (replaces -k): rows are ops, columns kernels. "
                    "The stride is each kernel unless -s is given.")  # fmt: skip
 @click.option("--diff", is_flag=True, help="Add |first op − op| panels, all on one colour scale, in pixel values.")
+@click.option("--shift", type=click.IntRange(1, 32), default=None, metavar="N",
+              help="Move the image left by 0..N pixels and pool each: how much each op's output changes under a "
+              "small shift, measured (mean |Δ| in pixel values) and written on the figure.")  # fmt: skip
 @knob_options(("kernel", "stride", "padding", "dilation", "ceil_mode", "count_include_pad", "divisor"))
 @read_options
 @device_option
 @figure_output_options
 @style_options
 @run_options
+@html_option
 def compare_cmd(inputs: tuple[str, ...], panels: tuple[str, ...], kernels: tuple | None, diff: bool,
-                knobs: dict[str, Any], read: Any, device: str, output: Output, style: Any, run: Any) -> int:  # fmt: skip
+                shift: int | None, knobs: dict[str, Any], read: Any, device: str, output: Output, style: Any,
+                run: Any, html: str | None) -> int:  # fmt: skip
     """One figure per image: the original next to each pooling, on the same scale.
 
     Written as <stem>.compare-k<K>-s<S>.png beside the input (the knobs in
@@ -642,6 +658,7 @@ def compare_cmd(inputs: tuple[str, ...], panels: tuple[str, ...], kernels: tuple
       poolcli compare photo.jpg
       poolcli compare photo.jpg --ops max,avg,min --kernels 2,4,8 -o grid.png
       poolcli compare sample_images/pattern8x8.png -k 2 --annotate --diff
+      poolcli compare photo.jpg --ops max,avg -k 2 --shift 2
     """
     from .compare import DEFAULT_KERNEL, Comparison
     from .pipeline import Comparing
@@ -651,7 +668,14 @@ def compare_cmd(inputs: tuple[str, ...], panels: tuple[str, ...], kernels: tuple
         source = click.get_current_context().get_parameter_source("kernel")
         kernels = (DEFAULT_KERNEL if source == click.core.ParameterSource.DEFAULT else kernel,)
     comparison = Comparison.make(panels, kernels, diff=diff, **knobs)
-    return _execute(inputs, Comparing(comparison, style), read, device, output, run)
+    operation: Any = Comparing(comparison, style)
+    if shift is not None:
+        from .shift import Shifting
+
+        if len(kernels) > 1:
+            raise click.UsageError("--shift takes one kernel (-k), not --kernels")
+        operation = Shifting(comparison, style, shift)
+    return _execute(inputs, operation, read, device, output, run, html=html)
 
 
 @cli.command("info", context_settings=CONTEXT)
@@ -684,6 +708,66 @@ def info_cmd(inputs: tuple[str, ...], knobs: dict[str, Any], as_json: bool, read
     return _execute(inputs, Describing(tuple(specs), as_json), read, "cpu", _no_output(), run)
 
 
+@cli.command("explain", context_settings=CONTEXT)
+@click.argument("image", required=False, metavar="[IMAGE]")
+@click.option("--op", type=click.Choice(explain_ops()), default="max", show_default=True,
+              help="The pooling to explain.")  # fmt: skip
+@knob_options(("kernel", "stride", "padding", "dilation", "ceil_mode", "count_include_pad", "divisor"))
+@click.option("--region", metavar="ROW,COL,H,W", default=None,
+              help="The cells of IMAGE to explain: first row, first column, height, width (at most 16x16). "
+              "[default: the whole image, when it is that small]")  # fmt: skip
+@click.option(
+    "--channel",
+    type=click.Choice(["R", "G", "B"], case_sensitive=False),
+    default=None,
+    help="Explain one channel of a colour image.  [default: R, G and B in every cell]",
+)
+@click.option(
+    "-o",
+    "--output",
+    metavar="FILE.html",
+    default=None,
+    help="Write the page here.  [default: explain.html beside IMAGE, or here for the pattern]",
+)
+@click.option("--gif", metavar="FILE.gif", default=None, help="Write the steps as an animated GIF (also or instead).")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
+def explain_cmd(image: str | None, op: str, knobs: dict[str, Any], region: str | None, channel: str | None,
+                output: str | None, gif: str | None, overwrite: bool, quiet: bool) -> int:  # fmt: skip
+    """See the window move: one step per output cell, with the numbers.
+
+    Draws the input (a built-in 8x8 pattern of small numbers, or a region of
+    IMAGE) with its padding, highlights each window's cells, writes the
+    reduction with the real values (max(12, 45, 67, 23) = 67), marks the
+    winning cell and fills the output in. The first step gives the output
+    size formula with the numbers plugged in. Writes a self-contained HTML
+    page (buttons, slider, arrow keys) and/or an animated GIF.
+
+    \b
+    Example:
+      poolcli explain -k 3 -s 2 -p 1 --op max
+      poolcli explain photo.jpg --region 120,200,12,12 -k 2 --op avg
+      poolcli explain -k 2 -d 2 --ceil --op min -o steps.html --gif steps.gif
+    """
+    from .explain import explain, parse_region, targets, write_outputs
+
+    spec = PoolSpec.make(op, **knobs)
+    cells = parse_region(region) if region is not None else None
+    chosen = targets(image, output, gif)
+    picture = None
+    if image is not None:
+        from .image_io import load_image
+
+        picture = load_image(image).image
+    explanation = explain(picture, spec, region=cells, channel=channel, source=image)
+    for path in write_outputs(explanation, chosen, overwrite=overwrite):
+        if not quiet:
+            out = explanation.output.shape
+            click.echo(f"{explanation.source} -> {path} (wrote; {len(explanation.steps)} steps, "
+                       f"{explanation.grid.shape[0]}x{explanation.grid.shape[1]} -> {out[0]}x{out[1]}, {spec.describe()})")  # fmt: skip
+    return EXIT_OK
+
+
 # --- running a command ---------------------------------------------------------------------------------
 
 
@@ -695,10 +779,14 @@ def _no_output() -> Output:
 
 
 def _execute(inputs: tuple[str, ...], operation: Any, read: Any, device: str, output: Output, run: Any,
-             output_lines: bool = True) -> int:  # fmt: skip
-    """Run ``operation`` over the inputs, told by a :class:`~poolcli.report.Reporter`; the exit status."""
+             output_lines: bool = True, html: str | None = None) -> int:  # fmt: skip
+    """Run ``operation`` over the inputs, told by a :class:`~poolcli.report.Reporter` (and a page); the exit status."""
+    from dataclasses import replace
+
     from .batch import execute
     from .report import Reporter
+
+    run = replace(run, html=html)
 
     writes_stdout = output.outputs.output == "-"
     reporter = Reporter(
@@ -706,11 +794,22 @@ def _execute(inputs: tuple[str, ...], operation: Any, read: Any, device: str, ou
         report=run.report, render=getattr(operation, "render", None), hint=hint, output_lines=output_lines,
         summary=_many(inputs) and operation.writes is not None, debug=_debug(), started=_STARTED,
     )  # fmt: skip
+    listener: Any = reporter
+    page = None
+    if html is not None and not output.dry_run:  # a dry run writes nothing, the page neither
+        import shlex
+
+        from .runpage import RunPage, Tee
+
+        command = shlex.join(["poolcli", *getattr(cli, "argv", [])])
+        page = RunPage(html, label=operation.label, command=command, overwrite=output.write.overwrite,
+                       warn=_echo_err, started=_STARTED)  # fmt: skip
+        listener = Tee(reporter, page)
     summary = execute(
-        inputs, operation, reporter, read=read, write=output.write, outputs=output.outputs, options=run,
+        inputs, operation, listener, read=read, write=output.write, outputs=output.outputs, options=run,
         device=device, dry_run=output.dry_run, stdin=_binary(sys.stdin), stdout=_binary(sys.stdout),
     )  # fmt: skip
-    return EXIT_FAILED if summary.failed or reporter.failed else EXIT_OK
+    return EXIT_FAILED if summary.failed or reporter.failed or (page is not None and page.failed) else EXIT_OK
 
 
 def _many(inputs: tuple[str, ...]) -> bool:

@@ -277,13 +277,17 @@ def make_figure(grid: Grid, style: FigureStyle = FigureStyle()) -> Figure:
 
 def figure_png(fig: Figure) -> bytes:
     """Render ``fig`` with the Agg backend to PNG bytes (RGB, at the figure's own dpi)."""
+    return encode_image("figure.png", figure_rgb(fig), png_compression=6)
+
+
+def figure_rgb(fig: Figure) -> np.ndarray:
+    """Render ``fig`` with the Agg backend: (H, W, 3) uint8 RGB."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     # the figure is opaque: drop Agg's alpha channel, a quarter of the pixels' bytes
-    rgb = np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[:, :, :3])
-    return encode_image("figure.png", rgb, png_compression=6)
+    return np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[:, :, :3])
 
 
 def write_figure(path: str | Path, grid: Grid, style: FigureStyle = FigureStyle(), overwrite: bool = False) -> Path:
@@ -293,8 +297,18 @@ def write_figure(path: str | Path, grid: Grid, style: FigureStyle = FigureStyle(
     :class:`~poolcli.OutputExistsError` unless ``overwrite``; a failed write
     leaves no partial file.
     """
+    save_figure(path, grid, style, overwrite)
+    return Path(path)
+
+
+def save_figure(
+    path: str | Path, grid: Grid, style: FigureStyle = FigureStyle(), overwrite: bool = False
+) -> np.ndarray:
+    """:func:`write_figure`, returning the figure's pixels, (H, W, 3) uint8 (for a thumbnail)."""
     check_figure_path(path)
-    return write_bytes(path, figure_png(make_figure(grid, style)), overwrite=overwrite)
+    rgb = figure_rgb(make_figure(grid, style))
+    write_bytes(path, encode_image("figure.png", rgb, png_compression=6), overwrite=overwrite)
+    return rgb
 
 
 # --- drawing -------------------------------------------------------------------------------

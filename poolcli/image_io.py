@@ -22,6 +22,7 @@ import stat
 import struct
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -884,6 +885,11 @@ def write_bytes(path: str | Path, data: bytes, overwrite: bool = False) -> Path:
         on most), or creating the folder, writing or renaming failed; an
         existing file at ``path`` is untouched.
     """
+    return write_chunks(path, (data,), overwrite)
+
+
+def write_chunks(path: str | Path, chunks: Iterable[bytes], overwrite: bool = False) -> Path:
+    """:func:`write_bytes` for data that arrives in pieces (a page too large to hold in memory)."""
     target = Path(path)
     name_bytes, name_max = len(os.fsencode(target.name)), _name_max(target.parent)
     if name_bytes > name_max:
@@ -905,7 +911,8 @@ def write_bytes(path: str | Path, data: bytes, overwrite: bool = False) -> Path:
         # an interrupted run's leftovers from a running one's (paths.remove_stale_temporaries)
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(), suffix=TEMP_SUFFIX)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            for chunk in chunks:
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp_name, 0o666 & ~UMASK)

@@ -136,7 +136,9 @@ class Result:
     the encoded image for standard output, ``trace`` a bug's traceback.
     ``details`` is what an operation tells about how it got its result beyond
     its knobs (the random draws of fractional and stochastic pooling); the
-    report writes it.
+    report writes it. ``thumbs`` holds small JPEGs for a run's page
+    (``original``, ``result``, ``figure``), made in the worker when
+    :attr:`Work.thumbs` asks.
     """
 
     source: str
@@ -154,6 +156,7 @@ class Result:
     data: bytes | None = field(default=None, repr=False)
     trace: str | None = None
     details: dict[str, Any] | None = None
+    thumbs: dict[str, bytes] | None = field(default=None, repr=False)
 
 
 class Operation(Protocol):
@@ -185,6 +188,7 @@ class Work:
     write: WriteOptions = WriteOptions()
     device: str = "cpu"
     dry_run: bool = False
+    thumbs: bool = False  # make Result.thumbs (a run's page)
 
 
 @dataclass(frozen=True)
@@ -266,17 +270,20 @@ class Pooling:
                 image_io.encode_image(job.target, written, quality=work.write.quality),
                 overwrite=work.write.overwrite,
             )
+        drawn = None
         if self.figure is not None and job.figure is not None:
-            from .figures import original_panel, result_panel, winners_panel, write_figure
+            from .figures import original_panel, result_panel, save_figure, winners_panel
 
             pooled = result_panel(out, self.spec.describe().partition(" → ")[0])
             if where is not None:
                 grid = [[original_panel(image), winners_panel(image, where, self.spec.op), pooled]]
             else:
                 grid = [[original_panel(image), pooled]]
-            write_figure(
+            drawn = save_figure(
                 job.at(job.figure), grid, _titled(self.figure.style, job.source), overwrite=work.write.overwrite
             )
+        if work.thumbs:
+            result.thumbs = _thumbnails(original=image, result=out, figure=drawn)
         result.status = "written"
 
 
@@ -307,11 +314,13 @@ class Comparing:
 
     def run(self, image: np.ndarray, job: Job, work: Work, result: Result) -> None:
         from .compare import comparison_grid
-        from .figures import write_figure
+        from .figures import save_figure
 
         assert job.figure is not None
         grid = comparison_grid(image, self.comparison, work.device)
-        write_figure(job.at(job.figure), grid, _titled(self.style, job.source), overwrite=work.write.overwrite)
+        drawn = save_figure(job.at(job.figure), grid, _titled(self.style, job.source), overwrite=work.write.overwrite)
+        if work.thumbs:
+            result.thumbs = _thumbnails(original=image, figure=drawn)
         result.status = "written"
 
 
@@ -572,6 +581,17 @@ def shape_text(shape: tuple[int, ...] | None) -> str:
 def _number(value: float | int) -> str:
     """A value for people: integers whole, floats to 4 significant digits."""
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _thumbnails(**images: np.ndarray | None) -> dict[str, bytes]:
+    """Small JPEGs of the images given (``original``, ``result``, ``figure``) for a run's page."""
+    from .thumbs import FIGURE_QUALITY, FIGURE_SIDE, thumbnail
+
+    return {
+        name: thumbnail(image, FIGURE_SIDE, FIGURE_QUALITY) if name == "figure" else thumbnail(image)
+        for name, image in images.items()
+        if image is not None
+    }
 
 
 def _titled(style: FigureStyle, source: str) -> FigureStyle:
