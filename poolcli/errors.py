@@ -93,6 +93,15 @@ class ImageShapeError(InputError, ValueError):
     """The image cannot be pooled as asked (too small, unsupported dtype, ...)."""
 
 
+class OutOfMemoryError(InputError, MemoryError):
+    """Pooling this input needed more memory than could be allocated.
+
+    Raised by :mod:`poolcli.pooling` in place of a raw ``MemoryError`` or
+    torch's allocator ``RuntimeError``; still a ``MemoryError``, so code that
+    catches that keeps working.
+    """
+
+
 class OutputError(PoolcliError):
     """An output could not be written."""
 
