@@ -1,4 +1,4 @@
-"""Pooling: the only module that knows how tensors are pooled.
+"""Pooling: the only module that knows how tensors are pooled (with its helper ``_cpu``).
 
 Every reduction is built from strided views of the input: a k x k window
 reduction is a k-tap reduction over rows followed by one over columns
@@ -23,6 +23,21 @@ buffers come from NumPy, whose allocator reuses memory where torch's faults
 in fresh pages on every call; integer averages are divided in float, which is
 exact for these sums and much faster than torch's integer division. On a GPU
 the whole batch is one band.
+
+Three CPU cases skip the torch ops for NumPy and OpenCV (:mod:`poolcli._cpu`,
+whose docstring says how each stays exact): the 2x2, stride-2 average of
+8- and 16-bit images with 1, 3 or 4 channels (OpenCV's INTER_AREA halving,
+which rounds ties up, run on the image and on its complement, whose low bits
+together mark the ties to round down); adaptive pooling (window sums along
+rows into one-row accumulators, then gathered column taps, in bands, on as
+many threads as torch uses); and global pooling (a per-channel reduction over
+rows, ``cv2.sumElems`` for exact 8/16-bit sums). Tensors on a GPU, and CPU
+tensors whose memory NumPy cannot view, take the torch path.
+
+Limits: an adaptive output may hold at most :data:`MAX_OUTPUT_VALUES` (2**31)
+values and no more bytes than the device has (:class:`ParameterError`,
+checked before allocating); an allocation that fails anyway raises
+:class:`~poolcli.errors.OutOfMemoryError`, never a raw ``RuntimeError``.
 """
 
 from __future__ import annotations
