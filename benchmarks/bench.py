@@ -184,6 +184,7 @@ def skimage_method(case: Case) -> Method | None:
     func = {"max": np.max, "min": np.min, "avg": np.mean}[case.op]
 
     def run(x: np.ndarray) -> np.ndarray:
+        x = x[: x.shape[0] // kh * kh, : x.shape[1] // kw * kw]  # whole blocks only, as pooling
         block = (kh, kw) if x.ndim == 2 else (kh, kw, 1)
         out = block_reduce(x, block, func)
         return np.rint(out).astype(case.dtype) if case.op == "avg" else out
@@ -198,7 +199,8 @@ def pillow_method(case: Case) -> Method | None:
     from PIL import Image
 
     kh, kw = case.kernel
-    return lambda x: np.asarray(Image.fromarray(x).reduce((kw, kh)))
+    # whole boxes only (Pillow would average the partial ones at the edge too)
+    return lambda x: np.asarray(Image.fromarray(x[: x.shape[0] // kh * kh, : x.shape[1] // kw * kw]).reduce((kw, kh)))
 
 
 # --- timing and checking -----------------------------------------------------------------------

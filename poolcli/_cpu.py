@@ -59,7 +59,7 @@ def planes(x: torch.Tensor) -> list[tuple[int, slice, np.ndarray]] | None:
     import torch
 
     n, c, _, w = x.shape
-    if x.dtype == torch.uint16 and not _numpy_views_uint16():
+    if x.requires_grad or (x.dtype == torch.uint16 and not _numpy_views_uint16()):
         return None
     pieces: list[tuple[int, slice, np.ndarray]] = []
     if c > 1 and x.stride(1) == 1 and x.stride(3) == c:
