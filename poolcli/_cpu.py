@@ -304,28 +304,45 @@ class _Adaptive:
                 np.copyto(out, total)
 
     def _rows(self, src: np.ndarray, i0: int, i1: int, band: np.ndarray) -> None:
-        """Reduce the input rows of output rows i0:i1 into ``band`` (i1 - i0, w, c)."""
+        """Reduce the input rows of output rows i0:i1 into ``band`` (i1 - i0, w, c).
+
+        Windows are taken in runs of equal length whose starts are equally
+        spaced (all of them when the size divides; a handful of windows each
+        otherwise): tap t of a whole run is one strided view of the input, so
+        a run costs one op per tap, not one per window and tap.
+        """
         op, acc = self.op, self.vacc
-        step = self.row_step
-        if step is not None:  # regular windows: whole-band ops on strided views
-            taps = [src[i0 * step + t : i1 * step : step] for t in range(step)]
-            if step == 1:
-                np.copyto(band, taps[0], casting="unsafe")
-                return
-            op(taps[0], taps[1], out=band, dtype=acc)
-            for t in taps[2:]:
-                op(band, t, out=band)
-            return
-        rs, re_ = self.rs, self.re
-        for i in range(i0, i1):
-            s, e = rs[i], re_[i]
-            row = band[i - i0]
-            if e - s == 1:
-                np.copyto(row, src[s], casting="unsafe")
+        for j0, j1, start, step, length in self._row_runs(i0, i1):
+            dst = band[j0 - i0 : j1 - i0]
+            last = start + step * (j1 - j0 - 1) + 1
+            taps = [src[start + t : last + t : step] if step else src[start + t][None] for t in range(length)]
+            if length == 1:
+                np.copyto(dst, taps[0], casting="unsafe")
                 continue
-            op(src[s], src[s + 1], out=row, dtype=acc)
-            for r in range(s + 2, e):
-                op(row, src[r], out=row)
+            op(taps[0], taps[1], out=dst, dtype=acc)
+            for tap in taps[2:]:
+                op(dst, tap, out=dst)
+
+    def _row_runs(self, i0: int, i1: int) -> list[tuple[int, int, int, int, int]]:
+        """(first, end, first start, start step, length) of each run of windows in i0:i1."""
+        if self.row_step is not None:
+            step = self.row_step
+            return [(i0, i1, i0 * step, step, step)]
+        rs, lengths = self.rs, self.rlen
+        runs = []
+        j = i0
+        while j < i1:
+            length = int(lengths[j])
+            step = rs[j + 1] - rs[j] if j + 1 < i1 and lengths[j + 1] == length else 0
+            end = j + 1
+            while end < i1 and lengths[end] == length and rs[end] - rs[end - 1] == step:
+                end += 1
+            if step == 0 and end - j > 1:  # equal starts (more outputs than inputs): one window, repeated
+                runs.extend((i, i + 1, rs[i], 0, length) for i in range(j, end))
+            else:
+                runs.append((j, end, rs[j], step, length))
+            j = end
+        return runs
 
     def _columns(self, band: np.ndarray, total: np.ndarray, taps: tuple[np.ndarray, np.ndarray] | None) -> None:
         """Reduce the columns of ``band`` (k, w[+1], c) into ``total`` (k, ow, c)."""
