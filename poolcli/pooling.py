@@ -324,7 +324,8 @@ def _check_output_size(x: torch.Tensor, shape: tuple[int, int, int, int]) -> Non
     if values > MAX_OUTPUT_VALUES:
         raise ParameterError("size", text, f"{what} is over the limit of {MAX_OUTPUT_VALUES:,} values")
     memory = _device_memory(x)
-    if memory is not None and nbytes > memory:
+    # the plan's window tables (a few int64 per output row and column) live in RAM too
+    if memory is not None and nbytes + 64 * (shape[2] + shape[3]) > memory:
         raise ParameterError("size", text, f"{what} is larger than this machine's memory ({_bytes(memory)})")
 
 
