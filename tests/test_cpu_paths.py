@@ -261,7 +261,7 @@ def test_adaptive_large_upsampling_is_bounded(rng):
     image = random_image(rng, (16, 24, 3), np.uint8)
     out = poolcli.adaptive_pool(image, (1500, 2000))
     assert out.shape == (1500, 2000, 3)
-    np.testing.assert_array_equal(out[::97, ::89], reference.adaptive_pool(image, (1500, 2000))[::97, ::89])
+    np.testing.assert_array_equal(out, torch_adaptive(image, (1500, 2000), "avg"))  # the reference would take minutes
 
 
 @pytest.mark.parametrize(
