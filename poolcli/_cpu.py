@@ -10,13 +10,15 @@ the same sense as the torch path (integers equal to the NumPy reference).
   exact integer sums with ``cv2.sumElems`` (8- and 16-bit, up to 4 channels)
   or NumPy in int64; float sums in float64 by torch's cascade sum.
 * :func:`adaptive_into`: separable windows, rows then columns, on bands of
-  output rows. Rows: each window's input rows are added into its one-row
-  accumulator (a row two windows share is added to both); regular windows
-  (the size divides) add strided views of a whole band at once. Columns: one gathered view per tap (``np.take``), with a zero column
-  standing in for the taps a shorter window does not have, so no value is
-  ever multiplied by a mask (``inf * 0`` would be NaN). Then one float
-  division and ``np.rint`` (half to even), exact as in
-  ``pooling._divide_into``.
+  output rows split between threads (NumPy releases the GIL). Rows: the
+  windows come in runs of equal length and equal spacing (one run when the
+  size divides), and tap t of a whole run is one strided view of the input,
+  so a run costs one op per tap. Columns: neighbouring columns are paired by
+  one contiguous op, then each tap is one gather of single values along the
+  flattened rows (``np.take``), a zero column standing in for the taps a
+  shorter window does not have, so no value is ever multiplied by a mask
+  (``inf * 0`` would be NaN). Then one float division and ``np.rint`` (half
+  to even), exact as in ``pooling._divide_into``.
 * :func:`avg2_into`: 2x2 average with stride 2 on 8- and 16-bit images
   with 1, 3 or 4 channels. OpenCV's ``INTER_AREA`` halving computes
   ``(s + 2) >> 2`` for a window sum ``s`` (half up) in one vectorised pass;
@@ -112,7 +114,7 @@ def global_reduce(x: torch.Tensor, reduce: str) -> torch.Tensor | None:
         out = np.empty((n, c), np.float64)
         count = x.shape[2] * x.shape[3]
         for i, chans, view in pieces:
-            out[i, chans] = [total / count for total in _channel_sums(view, x)]  # int / int is correctly rounded
+            out[i, chans] = [total / count for total in _channel_sums(view)]  # int / int is correctly rounded
         return torch.from_numpy(out)
     out = np.empty((n, c), pieces[0][2].dtype)
     fn = np.maximum if reduce == "max" else np.minimum
@@ -124,7 +126,7 @@ def global_reduce(x: torch.Tensor, reduce: str) -> torch.Tensor | None:
     return torch.from_numpy(out)
 
 
-def _channel_sums(view: np.ndarray, x: torch.Tensor) -> list[int] | list[float]:
+def _channel_sums(view: np.ndarray) -> list[int] | list[float]:
     """Exact per-channel sums of an (H, W, c) view: Python ints for integers, floats for floats."""
     import cv2
     import torch
@@ -132,7 +134,7 @@ def _channel_sums(view: np.ndarray, x: torch.Tensor) -> list[int] | list[float]:
     c = view.shape[2]
     if view.dtype in (np.uint8, np.int8, np.uint16, np.int16) and c <= 4:
         # OpenCV sums 8/16-bit values in int blocks flushed to float64: exact below 2**53,
-        # far above any image here (255 * 2**31 < 2**40).
+        # far above any image here (65535 * 2**31 < 2**47).
         sums = cv2.sumElems(view if c > 1 else view[:, :, 0])
         return [round(s) for s in sums[:c]]
     if view.dtype.kind in "iu":
