@@ -259,6 +259,7 @@ def adaptive_pool_tensor(x: torch.Tensor, size: tuple[int | None, int | None], r
         (out,) = _empty(x, layout, (shape, x.dtype))
         if _cpu.adaptive_into(x, out, reduce, threads=torch.get_num_threads()):
             return out
+        del out  # the torch path below makes its own
     if reduce == "avg":
         acc = torch.float64 if x.dtype.is_floating_point else torch.int64
         sums, nh = _adaptive_axis(x.to(acc), 2, out_h, torch.add)
