@@ -351,11 +351,12 @@ def _bytes(n: int) -> str:
 
 def _is_halving_average(x: torch.Tensor, spec: PoolSpec, rows: AxisPlan, cols: AxisPlan) -> bool:
     """An exact 2x2, stride-2 average with no padding and no partial window (OpenCV's halving)."""
+    if spec.op != "avg":
+        return False
     import torch
 
     return (
-        spec.op == "avg"
-        and x.dtype in (torch.uint8, torch.uint16)
+        x.dtype in (torch.uint8, torch.uint16)
         and spec.kernel == (2, 2)
         and spec.stride == (2, 2)
         and spec.divisor in (None, 4)
