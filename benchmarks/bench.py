@@ -12,6 +12,14 @@ even), or ``DIFFERS`` with the largest difference.
     python benchmarks/bench.py --quick           # 1024^2 and 4096^2 RGB uint8, fewer rounds
     python benchmarks/bench.py --sizes 4096x4096x3:uint16 --ops max --kernels 2:2
     python benchmarks/bench.py --beyond --threads 1  # median, lp, blur ... against their nearest alternatives
+    python benchmarks/bench.py --ops avg --kernels 2:2,4:4,2x3:2x3 --no-reductions
+    python benchmarks/bench.py --only-reductions  # global and adaptive on 4096^2 RGB uint8
+
+After the pooling cases come global and adaptive pooling (``--reductions SIZES``,
+default 4096x4096x3), against one read (``img.max()``), one copy (``np.copyto``),
+``cv2.sumElems``, OpenCV's INTER_AREA resize and torch's float
+``adaptive_avg_pool2d``, each row with the issue's target beside its ratio and
+the peak NumPy memory one call allocated (tracemalloc) over the input's size.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import platform
 import statistics
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +48,17 @@ from poolcli.spec import PoolSpec
 
 DEFAULT_SIZES = "1024x1024x3,4096x4096x3,4096x4096,4096x4096x3:uint16"
 QUICK_SIZES = "1024x1024x3,4096x4096x3"
+DEFAULT_REDUCTIONS = "4096x4096x3"
 Method = Callable[[np.ndarray], np.ndarray]
+Pair = tuple[int, int]
+
+
+def fmt(pair: Pair) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
+
+
+def kind_of(shape: tuple[int, ...]) -> str:
+    return "gray" if len(shape) == 2 else ("RGB" if shape[2] == 3 else f"{shape[2]}ch")
 
 
 @dataclass(frozen=True)
@@ -47,13 +66,12 @@ class Case:
     shape: tuple[int, ...]
     dtype: np.dtype
     op: str
-    kernel: int
-    stride: int
+    kernel: Pair
+    stride: Pair
 
     def label(self) -> str:
         hw = f"{self.shape[0]}x{self.shape[1]}"
-        kind = "gray" if len(self.shape) == 2 else ("RGB" if self.shape[2] == 3 else f"{self.shape[2]}ch")
-        return f"{hw} {kind} {self.dtype.name}  {self.op} k={self.kernel} s={self.stride}"
+        return f"{hw} {kind_of(self.shape)} {self.dtype.name}  {self.op} k={fmt(self.kernel)} s={fmt(self.stride)}"
 
 
 def parse_sizes(text: str) -> list[tuple[tuple[int, ...], np.dtype]]:
@@ -65,8 +83,14 @@ def parse_sizes(text: str) -> list[tuple[tuple[int, ...], np.dtype]]:
     return sizes
 
 
-def parse_kernels(text: str) -> list[tuple[int, int]]:
-    return [tuple(int(v) for v in item.split(":")) for item in text.split(",")]  # type: ignore[misc]
+def parse_kernels(text: str) -> list[tuple[Pair, Pair]]:
+    """``2:2,3:2,2x3:2x3`` -> [((2, 2), (2, 2)), ...] (kernel:stride, each N or HxW)."""
+
+    def pair(v: str) -> Pair:
+        a, _, b = v.lower().partition("x")
+        return (int(a), int(b or a))
+
+    return [(pair(k), pair(s)) for k, s in (item.split(":") for item in text.split(","))]
 
 
 # --- the methods ------------------------------------------------------------------------------
@@ -104,35 +128,34 @@ def torch_method(case: Case) -> Method:
 
 def opencv_method(case: Case, out_hw: tuple[int, int]) -> Method | None:
     """dilate/erode then a strided slice for max/min; resize(INTER_AREA) or blur + slice for avg."""
-    k, s = case.kernel, case.stride
+    (kh, kw), (sh, sw) = case.kernel, case.stride
     oh, ow = out_hw
     if case.op == "avg":
-        if k == s:
-            return lambda x: cv2.resize(x, (ow, oh), interpolation=cv2.INTER_AREA)
-        # a k x k box centred on each window's middle cell (k odd), then every s-th cell
-        c = k // 2
-        return lambda x: np.ascontiguousarray(cv2.blur(x, (k, k))[c::s, c::s][:oh, :ow])
-    element = np.ones((k, k), np.uint8)
+        if case.kernel == case.stride:  # the whole windows only, so the scale is an integer
+            return lambda x: cv2.resize(x[: oh * kh, : ow * kw], (ow, oh), interpolation=cv2.INTER_AREA)
+        # a kh x kw box anchored at its top-left cell, then every s-th cell
+        return lambda x: np.ascontiguousarray(cv2.blur(x, (kw, kh), anchor=(0, 0))[::sh, ::sw][:oh, :ow])
+    element = np.ones((kh, kw), np.uint8)
     morph = cv2.dilate if case.op == "max" else cv2.erode
-    # anchor (0, 0): cell (r, c) of the result reduces rows r..r+k-1 and columns c..c+k-1
-    return lambda x: np.ascontiguousarray(morph(x, element, anchor=(0, 0))[::s, ::s][:oh, :ow])
+    # anchor (0, 0): cell (r, c) of the result reduces rows r..r+kh-1 and columns c..c+kw-1
+    return lambda x: np.ascontiguousarray(morph(x, element, anchor=(0, 0))[::sh, ::sw][:oh, :ow])
 
 
 def numpy_method(case: Case, out_hw: tuple[int, int]) -> Method:
     """reshape and reduce for k = s; separable strided slices otherwise."""
-    k, s = case.kernel, case.stride
+    (kh, kw), (sh, sw) = case.kernel, case.stride
     oh, ow = out_hw
 
     def rounded(total: np.ndarray, count: int) -> np.ndarray:
         return np.rint(total / count).astype(case.dtype)  # rint is half to even
 
-    if k == s:
+    if case.kernel == case.stride:
 
         def run(x: np.ndarray) -> np.ndarray:
-            x3 = np.atleast_3d(x)[: oh * k, : ow * k]
-            blocks = x3.reshape(oh, k, ow, k, x3.shape[2])
+            x3 = np.atleast_3d(x)[: oh * kh, : ow * kw]
+            blocks = x3.reshape(oh, kh, ow, kw, x3.shape[2])
             if case.op == "avg":
-                out = rounded(blocks.sum(axis=(1, 3), dtype=np.int64), k * k)
+                out = rounded(blocks.sum(axis=(1, 3), dtype=np.int64), kh * kw)
             else:
                 out = blocks.max(axis=(1, 3)) if case.op == "max" else blocks.min(axis=(1, 3))
             return out[:, :, 0] if x.ndim == 2 else out
@@ -142,12 +165,12 @@ def numpy_method(case: Case, out_hw: tuple[int, int]) -> Method:
     def run_strided(x: np.ndarray) -> np.ndarray:
         if case.op == "avg":
             x = x.astype(np.int32)
-            rows = sum(x[i : i + (oh - 1) * s + 1 : s] for i in range(k))
-            total = sum(rows[:, j : j + (ow - 1) * s + 1 : s] for j in range(k))
-            return rounded(total, k * k)
+            rows = sum(x[i : i + (oh - 1) * sh + 1 : sh] for i in range(kh))
+            total = sum(rows[:, j : j + (ow - 1) * sw + 1 : sw] for j in range(kw))
+            return rounded(total, kh * kw)
         fn = np.maximum if case.op == "max" else np.minimum
-        rows = fn.reduce([x[i : i + (oh - 1) * s + 1 : s] for i in range(k)])
-        return fn.reduce([rows[:, j : j + (ow - 1) * s + 1 : s] for j in range(k)])
+        rows = fn.reduce([x[i : i + (oh - 1) * sh + 1 : sh] for i in range(kh)])
+        return fn.reduce([rows[:, j : j + (ow - 1) * sw + 1 : sw] for j in range(kw)])
 
     return run_strided
 
@@ -158,11 +181,12 @@ def skimage_method(case: Case) -> Method | None:
         return None
     from skimage.measure import block_reduce
 
-    k = case.kernel
+    kh, kw = case.kernel
     func = {"max": np.max, "min": np.min, "avg": np.mean}[case.op]
 
     def run(x: np.ndarray) -> np.ndarray:
-        block = (k, k) if x.ndim == 2 else (k, k, 1)
+        x = x[: x.shape[0] // kh * kh, : x.shape[1] // kw * kw]  # whole blocks only, as pooling
+        block = (kh, kw) if x.ndim == 2 else (kh, kw, 1)
         out = block_reduce(x, block, func)
         return np.rint(out).astype(case.dtype) if case.op == "avg" else out
 
@@ -175,7 +199,9 @@ def pillow_method(case: Case) -> Method | None:
         return None
     from PIL import Image
 
-    return lambda x: np.asarray(Image.fromarray(x).reduce(case.kernel))
+    kh, kw = case.kernel
+    # whole boxes only (Pillow would average the partial ones at the edge too)
+    return lambda x: np.asarray(Image.fromarray(x[: x.shape[0] // kh * kh, : x.shape[1] // kw * kw]).reduce((kw, kh)))
 
 
 # --- timing and checking -----------------------------------------------------------------------
@@ -249,6 +275,83 @@ def run_case(case: Case, image: np.ndarray, rounds: int, warmup: int, slow_round
     return lines
 
 
+# --- global and adaptive ------------------------------------------------------------------------
+
+#: (row label, method builder, yardstick row, target ratio) for the reductions section.
+ADAPTIVE_SIZES = ((64, 64), (1000, 750))
+
+
+def torch_adaptive_method(size: Pair) -> Method:
+    """torch's own path: NCHW float32, F.adaptive_avg_pool2d, round, back to the dtype."""
+
+    def run(x: np.ndarray) -> np.ndarray:
+        t = torch.from_numpy(np.atleast_3d(x)).permute(2, 0, 1).unsqueeze(0).float()
+        y = F.adaptive_avg_pool2d(t, size).round_().to(getattr(torch, x.dtype.name))
+        out = y[0].permute(1, 2, 0).numpy()
+        return out[:, :, 0] if x.ndim == 2 else out
+
+    return run
+
+
+def peak_numpy_bytes(fn: Callable[[], object]) -> int:
+    """Peak bytes NumPy (and Python) allocated during one call, by tracemalloc."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def run_reductions(image: np.ndarray, rounds: int, warmup: int) -> list[str]:
+    """Global and adaptive pooling against a read, a copy, cv2.sumElems, INTER_AREA and torch."""
+    read: Method = lambda x: x.max()  # noqa: E731
+    rows: list[tuple[str, Method, str | None, float | None, Callable[[], np.ndarray] | None]] = [
+        ("memory floor (np.copyto)", floor_method(image), None, None, None),
+        ("one read (img.max())", read, None, None, None),
+        ("cv2.sumElems", cv2.sumElems, None, None, None),
+    ]
+    for reduce in ("avg", "max", "min"):
+        rows.append((f"poolcli global {reduce}", lambda x, r=reduce: poolcli.global_pool(x, r), "read", 2.0, None))
+    for size in ADAPTIVE_SIZES:
+        label = f"{size[0]}x{size[1]}"
+        mine = lambda x, s=size: poolcli.adaptive_pool(x, s)  # noqa: E731
+        rows.append((f"poolcli adaptive avg {label}", mine, "copy", 3.0, None))
+        rows.append((f"  torch adaptive_avg_pool2d float {label}", torch_adaptive_method(size), None, None, None))
+        area = lambda x, s=size: cv2.resize(x, (s[1], s[0]), interpolation=cv2.INTER_AREA)  # noqa: E731
+        rows.append((f"  OpenCV INTER_AREA {label}", area, None, None, None))
+        for reduce in ("max", "min"):
+            rows.append(
+                (f"poolcli adaptive {reduce} {label}", lambda x, s=size, r=reduce: poolcli.adaptive_pool(x, s, r),
+                 "copy", 3.0, None)
+            )  # fmt: skip
+    methods = {name: fn for name, fn, *_ in rows}
+    ms = time_methods(image, methods, rounds, warmup)
+    floor, one_read = ms["memory floor (np.copyto)"][0], ms["one read (img.max())"][0]
+    lines = [f"{image.shape[0]}x{image.shape[1]} {kind_of(image.shape)} {image.dtype.name}  global and adaptive"]
+    reference_out: dict[str, np.ndarray] = {}
+    for name, fn, yard, target, _ in rows:
+        t, best = ms[name]
+        note = ""
+        if yard is not None and target is not None:
+            base = one_read if yard == "read" else floor
+            ratio = t / base
+            verdict = "met" if ratio <= target else "MISSED"
+            peak = peak_numpy_bytes(lambda fn=fn: fn(image)) / image.nbytes
+            note = (
+                f"{ratio:5.2f}x {'img.max()' if yard == 'read' else 'copy'}, target <= {target:g}x: {verdict};"
+                f" peak alloc {peak:.2f}x input"
+            )
+            if name.startswith("poolcli adaptive avg"):
+                reference_out[name.rsplit(" ", 1)[1]] = fn(image)
+        elif name.startswith("  "):
+            label = name.rsplit(" ", 1)[1]
+            mine = reference_out.get(label)
+            note = "" if mine is None else check(np.asarray(fn(image)), mine, "avg")
+        lines.append(f"  {name:<40}{t:9.2f} ms {best:9.2f} ms  {note}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", help=f"HxW[xC][:dtype],... (default {DEFAULT_SIZES})")
@@ -260,6 +363,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--beyond", action="store_true",
                         help="only the ops beyond max, avg and min, each against its nearest alternative "
                         "(default size 2048x2048x3 uint8)")  # fmt: skip
+    parser.add_argument(
+        "--reductions", default=DEFAULT_REDUCTIONS, help=f"sizes for global/adaptive (default {DEFAULT_REDUCTIONS})"
+    )
+    parser.add_argument("--no-reductions", action="store_true", help="skip the global/adaptive section")
+    parser.add_argument("--only-reductions", action="store_true", help="only the global/adaptive section")
     args = parser.parse_args(argv)
 
     if args.threads:
@@ -278,12 +386,17 @@ def main(argv: list[str] | None = None) -> None:
     print(f"median of {rounds} interleaved rounds ({slow_rounds} for PyTorch/NumPy/skimage) after warm-up")
     print("columns: median ms, best ms, median / floor's, median / poolcli's (above 1: poolcli is faster), check")
     rng = np.random.default_rng(0)
-    for shape, dtype in sizes:
+    for shape, dtype in [] if args.only_reductions else sizes:
         image = make_image(shape, dtype, rng)
         for op in args.ops.split(","):
             for k, s in parse_kernels(args.kernels):
                 print()
                 print("\n".join(run_case(Case(shape, dtype, op, k, s), image, rounds, 1, slow_rounds)), flush=True)
+    if args.no_reductions:
+        return
+    for shape, dtype in parse_sizes(args.reductions):
+        print()
+        print("\n".join(run_reductions(make_image(shape, dtype, rng), rounds, 1)), flush=True)
 
 
 # --- beyond max, avg and min ---------------------------------------------------------------------

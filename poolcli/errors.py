@@ -202,6 +202,15 @@ class WindowTooLargeError(ImageShapeError):
         self.window = window
 
 
+class OutOfMemoryError(InputError, MemoryError):
+    """Pooling this input needed more memory than could be allocated.
+
+    Raised by :mod:`poolcli.pooling` in place of a raw ``MemoryError`` or
+    torch's allocator ``RuntimeError``; still a ``MemoryError``, so code that
+    catches that keeps working.
+    """
+
+
 class OutputError(PoolcliError):
     """An output could not be written."""
 

@@ -1,4 +1,4 @@
-"""Pooling: the only module that knows how tensors are pooled.
+"""Pooling: the only module that knows how tensors are pooled (with its helper ``_cpu``).
 
 Every reduction is built from strided views of the input: a k x k window
 reduction is a k-tap reduction over rows followed by one over columns
@@ -30,19 +30,36 @@ their own, in a section at the end: the window-tap ops read each band of
 output rows from one planar copy split into column phases, so every tap is a
 view whose last dimension is contiguous; blur is two separable integer passes;
 fractional pooling gathers rows, then columns.
+
+Three CPU cases skip the torch ops for NumPy and OpenCV (:mod:`poolcli._cpu`,
+whose docstring says how each stays exact): the 2x2, stride-2 average of
+8- and 16-bit images with 1, 3 or 4 channels (OpenCV's INTER_AREA halving,
+which rounds ties up, run on the image and on its complement, whose low bits
+together mark the ties to round down); adaptive pooling (window sums along
+rows into one-row accumulators, then gathered column taps, in bands, on as
+many threads as torch uses); and global pooling (a per-channel reduction over
+rows, ``cv2.sumElems`` for exact 8/16-bit sums). Tensors on a GPU, and CPU
+tensors whose memory NumPy cannot view, take the torch path.
+
+Limits: an adaptive output may hold at most :data:`MAX_OUTPUT_VALUES` (2**31)
+values and no more bytes than the device has (:class:`ParameterError`,
+checked before allocating); an allocation that fails anyway raises
+:class:`~poolcli.errors.OutOfMemoryError`, never a raw ``RuntimeError``.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 import numpy as np
 
-from .errors import ImageShapeError, ParameterError
+from . import _cpu
+from .errors import ImageShapeError, OutOfMemoryError, ParameterError, PoolcliError
 from .spec import AxisPlan, PairLike, PoolSpec
 from .tensor import SUPPORTED_DTYPES, resolve_device, to_image, to_tensor
 
@@ -51,8 +68,40 @@ if TYPE_CHECKING:
 
 ImageOrTensor = Union[np.ndarray, "torch.Tensor"]
 _Divisor = Union[int, tuple["torch.Tensor", "torch.Tensor"]]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: The most values (N * C * rows * cols) an adaptive output may hold: 2**31, as
+#: ``--max-pixels`` bounds what is read. A larger request (or one larger than the
+#: machine's memory) raises :class:`ParameterError` before anything is allocated.
+MAX_OUTPUT_VALUES = 2**31
+
+#: Text of the allocation failures torch, NumPy and OpenCV raise as RuntimeError/cv2.error.
+_OOM_TEXT = ("out of memory", "can't allocate memory", "cannot allocate memory", "insufficient memory",
+             "failed to allocate")  # fmt: skip
 
 
+def _memory_guard(fn: _F) -> _F:
+    """Turn an allocation failure inside ``fn`` into :class:`OutOfMemoryError` ("out of memory: ...")."""
+
+    @functools.wraps(fn)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PoolcliError:
+            raise
+        except MemoryError as exc:
+            raise OutOfMemoryError(f"out of memory: {exc or 'an allocation failed'}") from exc
+        except Exception as exc:
+            text = str(exc)
+            allocator = isinstance(exc, RuntimeError) or type(exc).__name__ == "error"  # torch, cv2.error
+            if allocator and any(t in text.lower() for t in _OOM_TEXT):
+                raise OutOfMemoryError(f"out of memory: {text.strip().splitlines()[-1]}") from exc
+            raise
+
+    return guarded  # type: ignore[return-value]
+
+
+@_memory_guard
 def pool(
     image: ImageOrTensor,
     op: str | PoolSpec,
@@ -176,6 +225,7 @@ def _ops() -> dict[str, Any]:
     return OPS
 
 
+@_memory_guard
 def adaptive_pool(
     image: ImageOrTensor,
     size: int | tuple[int | None, int | None] | str,
@@ -215,6 +265,7 @@ def adaptive_pool(
     return _apply(image, device, lambda t: pool_spec_tensor(t, spec))
 
 
+@_memory_guard
 def global_pool(image: ImageOrTensor, reduce: str = "avg", device: str | torch.device = "cpu") -> ImageOrTensor:
     """Global pooling: one value per channel (GAP for ``reduce="avg"``).
 
@@ -273,6 +324,7 @@ def global_kernel(x: torch.Tensor, spec: PoolSpec) -> torch.Tensor:
 # --- tensor level ------------------------------------------------------------------
 
 
+@_memory_guard
 def pool_tensor(x: torch.Tensor, spec: PoolSpec, *, band_rows: int | None = None) -> torch.Tensor:
     """Pool an (N, C, H, W) tensor with a validated :class:`PoolSpec`.
 
@@ -285,6 +337,8 @@ def pool_tensor(x: torch.Tensor, spec: PoolSpec, *, band_rows: int | None = None
     rows, cols = spec.plan(x.shape[2], x.shape[3])
     red = _Reduction.make(spec, x)
     (out,) = _empty(x, red.layout, ((x.shape[0], x.shape[1], rows.out, cols.out), x.dtype))
+    if _on_cpu(x) and _is_halving_average(x, spec, rows, cols) and _cpu.avg2_into(x, out, band_rows):
+        return out
     step = band_rows or _band_rows(x, rows, cols, red)
     scratch = _Scratch.make(x, rows, cols, red, min(step, rows.out))
     div = _divisor(x, rows, cols, red) if red.sums else 1
@@ -294,12 +348,29 @@ def pool_tensor(x: torch.Tensor, spec: PoolSpec, *, band_rows: int | None = None
     return out
 
 
+@_memory_guard
 def adaptive_pool_tensor(x: torch.Tensor, size: tuple[int | None, int | None], reduce: str) -> torch.Tensor:
-    """Adaptive pooling of an (N, C, H, W) tensor to ``size`` (None keeps a side)."""
+    """Adaptive pooling of an (N, C, H, W) tensor to ``size`` (None keeps a side).
+
+    Raises
+    ------
+    ParameterError
+        When the output would hold more than :data:`MAX_OUTPUT_VALUES` values
+        or more bytes than the machine (or GPU) has; checked before any
+        allocation.
+    """
     import torch
 
     out_h = x.shape[2] if size[0] is None else size[0]
     out_w = x.shape[3] if size[1] is None else size[1]
+    shape = (x.shape[0], x.shape[1], out_h, out_w)
+    _check_output_size(x, shape)
+    if _on_cpu(x):
+        layout = torch.channels_last if x.shape[1] > 1 and x.stride(1) == 1 else torch.contiguous_format
+        (out,) = _empty(x, layout, (shape, x.dtype))
+        if _cpu.adaptive_into(x, out, reduce, threads=torch.get_num_threads()):
+            return out
+        del out  # the torch path below makes its own
     if reduce == "avg":
         acc = torch.float64 if x.dtype.is_floating_point else torch.int64
         sums, nh = _adaptive_axis(x.to(acc), 2, out_h, torch.add)
@@ -313,10 +384,15 @@ def adaptive_pool_tensor(x: torch.Tensor, size: tuple[int | None, int | None], r
     return undo(y)
 
 
+@_memory_guard
 def global_pool_tensor(x: torch.Tensor, reduce: str) -> torch.Tensor:
     """Reduce an (N, C, H, W) tensor over H and W to (N, C)."""
     import torch
 
+    if _on_cpu(x):
+        fast = _cpu.global_reduce(x, reduce)
+        if fast is not None:
+            return fast
     if reduce == "avg":
         acc = torch.float64 if x.dtype.is_floating_point else torch.int64
         total = x.to(acc).sum(dim=(2, 3))
@@ -361,6 +437,55 @@ def _check_tensor(x: object) -> torch.Tensor:
     if x.dtype not in allowed:
         raise ImageShapeError(f"unsupported sample format {x.dtype}")
     return x
+
+
+def _check_output_size(x: torch.Tensor, shape: tuple[int, int, int, int]) -> None:
+    """Refuse an output that could not be allocated sensibly, before allocating anything."""
+    values = math.prod(shape)
+    nbytes = values * x.element_size()
+    text = f"{shape[2]}x{shape[3]}"
+    what = f"the output ({shape[2]} x {shape[3]} x {shape[0] * shape[1]} values of {str(x.dtype).replace('torch.', '')}, {_bytes(nbytes)})"
+    if values > MAX_OUTPUT_VALUES:
+        raise ParameterError("size", text, f"{what} is over the limit of {MAX_OUTPUT_VALUES:,} values")
+    memory = _device_memory(x)
+    # the plan's window tables (a few int64 per output row and column) live in RAM too
+    if memory is not None and nbytes + 64 * (shape[2] + shape[3]) > memory:
+        raise ParameterError("size", text, f"{what} is larger than this machine's memory ({_bytes(memory)})")
+
+
+def _device_memory(x: torch.Tensor) -> int | None:
+    """Bytes of memory where ``x`` lives (RAM or the GPU's), or None when unknown."""
+    import torch
+
+    try:
+        if x.device.type == "cuda":
+            return int(torch.cuda.get_device_properties(x.device).total_memory)
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError, RuntimeError):
+        return None
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def _is_halving_average(x: torch.Tensor, spec: PoolSpec, rows: AxisPlan, cols: AxisPlan) -> bool:
+    """An exact 2x2, stride-2 average with no padding and no partial window (OpenCV's halving)."""
+    if spec.op != "avg":
+        return False
+    import torch
+
+    return (
+        x.dtype in (torch.uint8, torch.uint16)
+        and spec.kernel == (2, 2)
+        and spec.stride == (2, 2)
+        and spec.divisor in (None, 4)
+        and rows.before == cols.before == 0
+        and _after(rows, x.shape[2]) == _after(cols, x.shape[3]) == 0
+    )
 
 
 def _ordered(x: torch.Tensor) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
@@ -767,9 +892,10 @@ def _adaptive_axis(
 ) -> tuple[torch.Tensor, list[int]]:
     """Adaptive windows along ``dim``: returns the reduction and each window's length.
 
-    Windows differ in length by at most one or two cells; tap ``j`` gathers
-    cell ``start + min(j, len - 1)`` (a repeat is harmless for max and min)
-    and, for sums, is masked to zero past the window's end.
+    Windows differ in length by at most one cell; tap ``j`` gathers cell
+    ``start + min(j, len - 1)`` (a repeat is harmless for max and min) and,
+    for sums, is replaced by zero past the window's end (``torch.where``, not
+    a multiplication by a mask: ``inf * 0`` is NaN).
     """
     import torch
 
@@ -784,8 +910,9 @@ def _adaptive_axis(
         idx = torch.tensor([s + min(j, ln - 1) for s, ln in zip(starts, lengths)], device=x.device)
         tap = x.index_select(dim, idx)
         if combine is torch.add:
-            keep = torch.tensor([j < ln for ln in lengths], device=x.device).view(shape)
-            tap = tap * keep
+            if j >= min(lengths):
+                keep = torch.tensor([j < ln for ln in lengths], device=x.device).view(shape)
+                tap = torch.where(keep, tap, torch.zeros((), dtype=tap.dtype, device=tap.device))
             acc = tap if acc is None else acc.add_(tap)
         else:
             acc = tap if acc is None else combine(acc, tap)
