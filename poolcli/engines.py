@@ -18,11 +18,10 @@ A new engine (a cluster) is one more class with the same ``run``.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import signal
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol, TypeVar
 
 from .errors import EngineError
@@ -95,6 +94,9 @@ class ProcessEngine:
         self.workers = max(1, workers)
 
     def run(self, fn: Callable[[T], R], items: Iterable[T], on_result: Callable[[R], None]) -> None:
+        import multiprocessing  # here: process machinery costs start-up time every other command would pay
+        from concurrent.futures import ProcessPoolExecutor
+
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
         pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_worker_start)

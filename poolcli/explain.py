@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import ops
@@ -286,6 +285,8 @@ def _extreme_text(name: str, pad: str) -> Callable[[Window], str]:
 
 def _avg_text(window: Window) -> str:
     """``avg = (12+45+67+23)/4 = 36.75 → 37 (half to even)``, padding as 0 where it counts."""
+    from fractions import Fraction  # exact means (imported here: it pulls in decimal)
+
     assert window.divisor is not None
     spec = window.spec
     counts_pad = spec.divisor is None and spec.count_include_pad
