@@ -180,7 +180,7 @@ def plan(
     inputs = list(inputs)
     output, writes = outputs.output, operation.writes is not None
     stdin = STDIO in inputs
-    many = len(inputs) > 1 or any(Path(i).is_dir() or (is_pattern(i) and not os.path.lexists(i)) for i in inputs)
+    many = len(inputs) > 1 or any(os.path.isdir(i) or (is_pattern(i) and not os.path.lexists(i)) for i in inputs)
     if stdin and len(inputs) > 1:
         raise OutputPathError("'-' (standard input) must be the only input")
     if not writes and output is not None:
@@ -203,9 +203,9 @@ def plan(
     folder = None
     if output is not None and output != STDIO and (many or is_folder(output)):
         folder = Path(output)
-        if folder.exists() and not folder.is_dir():
+        if os.path.exists(folder) and not os.path.isdir(folder):
             raise OutputPathError("is a file, but a folder is needed here", path=output)
-        if not folder.exists() and not is_folder(output) and folder.suffix.lower() in IMAGE_EXTENSIONS:
+        if not os.path.exists(folder) and not is_folder(output) and folder.suffix.lower() in IMAGE_EXTENSIONS:
             # several inputs go to a folder (made as needed); a new one named like an image is surely a slip
             raise OutputPathError(
                 "several inputs need an output folder, and this is named like an image file "
@@ -275,7 +275,7 @@ def plan(
         if options.report is not None and os.path.abspath(options.html) == os.path.abspath(options.report):
             raise OutputPathError("the run page and the report would be the same file", path=options.html)
         check_report_path(options.html, result, inputs_by_id, overwrite=overwrite, what="run page", ours=is_run_page)
-    for folder_path in sorted({p for p in checked if p.is_dir()}):
+    for folder_path in sorted({p for p in checked if os.path.isdir(p)}):
         removed = remove_stale_temporaries(folder_path, before=started)
         if removed:
             result.notes.append(f"removed {removed} temporary file(s) an interrupted run left in {folder_path}")

@@ -814,11 +814,10 @@ def _execute(inputs: tuple[str, ...], operation: Any, read: Any, device: str, ou
 
 def _many(inputs: tuple[str, ...]) -> bool:
     """Whether a run is more than one file named on its own (then it ends with a summary)."""
-    from pathlib import Path
 
     from .discover import is_pattern
 
-    return len(inputs) > 1 or any(Path(i).is_dir() or is_pattern(i) for i in inputs)
+    return len(inputs) > 1 or any(os.path.isdir(i) or is_pattern(i) for i in inputs)
 
 
 def _binary(stream: Any) -> Any:

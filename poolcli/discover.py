@@ -74,7 +74,7 @@ def discover(
         path = Path(item)
         if item == STDIO:
             yield Source(Path(STDIO))
-        elif path.is_dir():
+        elif os.path.isdir(path):  # os.path: a name too long to exist is a file that fails when read
             found = False
             for source in _walk(path, None if recursive else 0, follow_links, own, pruned):
                 found = True
@@ -103,7 +103,7 @@ def _walk_pattern(pattern: str, follow_links: bool, own: re.Pattern[str] | None,
     parts = Path(pattern).parts
     fixed = next((i for i, part in enumerate(parts) if is_pattern(part)), len(parts))
     root, rest = Path(*parts[:fixed]) if fixed else Path("."), parts[fixed:]
-    if not root.is_dir():
+    if not os.path.isdir(root):
         return
     depth = None if "**" in rest else len(rest) - 1
     for source in _walk(root, depth, follow_links, own, pruned):

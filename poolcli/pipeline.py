@@ -272,16 +272,14 @@ class Pooling:
             )
         drawn = None
         if self.figure is not None and job.figure is not None:
-            from .figures import original_panel, result_panel, save_figure, winners_panel
+            from .figures import original_panel, result_panel, winners_panel
 
             pooled = result_panel(out, self.spec.describe().partition(" → ")[0])
             if where is not None:
                 grid = [[original_panel(image), winners_panel(image, where, self.spec.op), pooled]]
             else:
                 grid = [[original_panel(image), pooled]]
-            drawn = save_figure(
-                job.at(job.figure), grid, _titled(self.figure.style, job.source), overwrite=work.write.overwrite
-            )
+            drawn = write_job_figure(job, grid, self.figure.style, work, result)
         if work.thumbs:
             result.thumbs = _thumbnails(original=image, result=out, figure=drawn)
         result.status = "written"
@@ -314,11 +312,9 @@ class Comparing:
 
     def run(self, image: np.ndarray, job: Job, work: Work, result: Result) -> None:
         from .compare import comparison_grid
-        from .figures import save_figure
 
-        assert job.figure is not None
         grid = comparison_grid(image, self.comparison, work.device)
-        drawn = save_figure(job.at(job.figure), grid, _titled(self.style, job.source), overwrite=work.write.overwrite)
+        drawn = write_job_figure(job, grid, self.style, work, result)
         if work.thumbs:
             result.thumbs = _thumbnails(original=image, figure=drawn)
         result.status = "written"
@@ -592,6 +588,21 @@ def _thumbnails(**images: np.ndarray | None) -> dict[str, bytes]:
         for name, image in images.items()
         if image is not None
     }
+
+
+def write_job_figure(job: Job, grid: Any, style: FigureStyle, work: Work, result: Result) -> np.ndarray:
+    """Draw ``grid`` into the job's figure (atomically; the overwrite rules of every output).
+
+    Panels left without numbers under ``--annotate`` are told, as the
+    result's warnings. Returns the figure's pixels (for a run page's thumbnail).
+    """
+    from .figures import annotation_notes, save_figure
+
+    assert job.figure is not None
+    titled = _titled(style, job.source)
+    drawn = save_figure(job.at(job.figure), grid, titled, overwrite=work.write.overwrite)
+    result.warnings += tuple(f"{job.source}: {note}" for note in annotation_notes(grid, titled))
+    return drawn
 
 
 def _titled(style: FigureStyle, source: str) -> FigureStyle:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from .compare import Comparison
 from .errors import ImageShapeError
-from .pipeline import Job, Result, Work, _check_output_pixels, _thumbnails, _titled
+from .pipeline import Job, Result, Work, _check_output_pixels, _thumbnails
 
 if TYPE_CHECKING:
     import numpy as np
@@ -62,11 +62,10 @@ class Shifting:
         return None
 
     def run(self, image: np.ndarray, job: Job, work: Work, result: Result) -> None:
-        from .figures import save_figure
+        from .pipeline import write_job_figure
 
-        assert job.figure is not None
         grid, changes = shift_grid(image, self.comparison, self.shift, work.device)
-        drawn = save_figure(job.at(job.figure), grid, _titled(self.style, job.source), overwrite=work.write.overwrite)
+        drawn = write_job_figure(job, grid, self.style, work, result)
         result.values = {"change": changes}
         if work.thumbs:
             result.thumbs = _thumbnails(original=image, figure=drawn)

@@ -149,3 +149,16 @@ def test_large_image_makes_a_reasonable_figure(invoke, tmp_path, rng):
     height, width = read_figure(figure).shape[:2]
     assert height < 450 and width < 1600  # panels capped at 4.8 in: 100 dpi, 1 px per original px at most
     assert figure.stat().st_size < 4_000_000
+
+
+def test_annotate_says_which_panels_have_no_numbers(invoke, tmp_path, rng):
+    """Issue 9 item 30: numbers left out are said, not dropped silently."""
+    source = write_rgb(tmp_path / "wide.png", rng.integers(0, 256, (17, 20), dtype=np.uint8))
+    result = invoke("compare", source, "--ops", "max", "-k", "2", "--annotate", "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"poolcli: warning: {source}: numbers left out of 'original': 17×20 px, more than 16×16"
+    ]
+    small = write_rgb(tmp_path / "small.png", rng.integers(0, 256, (8, 8), dtype=np.uint8))
+    quiet = invoke("compare", small, "--ops", "max", "-k", "2", "--annotate", "--device", "cpu")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
