@@ -336,7 +336,7 @@ class _Adaptive:
             step = self.row_step
             return [(i0, i1, i0 * step, step, step)]
         rs, lengths = self.rs, self.rlen
-        runs = []
+        runs: list[tuple[int, int, int, int, int]] = []
         j = i0
         while j < i1:
             length = int(lengths[j])
@@ -357,12 +357,12 @@ class _Adaptive:
         step = self.col_step
         if step is not None:
             w = total.shape[1] * step
-            taps = [band[:, t:w:step] for t in range(step)]
+            strided = [band[:, t:w:step] for t in range(step)]
             if step == 1:
-                np.copyto(total, taps[0], casting="unsafe")
+                np.copyto(total, strided[0], casting="unsafe")
                 return
-            op(taps[0], taps[1], out=total, dtype=self.hacc)
-            for t in taps[2:]:
+            op(strided[0], strided[1], out=total, dtype=self.hacc)
+            for t in strided[2:]:
                 op(total, t, out=total)
             return
         assert taps is not None

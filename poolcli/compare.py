@@ -82,7 +82,7 @@ class Comparison:
             window: PoolSpec | None = None
             for (info, implied), _ in zip(infos, panels):
                 if info.kind == "window":
-                    given = {k: v for k, v in knobs.items() if k in ops.GEOMETRY or k in info.knobs}
+                    given: dict[str, Any] = {k: v for k, v in knobs.items() if k in ops.GEOMETRY or k in info.knobs}
                     if given.get("stride") is None:  # each kernel, also for ops with a stride of their own (blur)
                         given["stride"] = kernel
                     spec = PoolSpec.make(info.name, kernel=kernel, **given, **implied)

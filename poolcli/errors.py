@@ -32,7 +32,7 @@ class PoolcliError(Exception):
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self) -> tuple[object, ...]:
         # errors cross process boundaries (the processes engine): rebuild them as they are
         return (_rebuild, (type(self), self.__dict__))
 

@@ -33,7 +33,7 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -44,6 +44,7 @@ from .paths import check_figure_path
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.image import AxesImage
 
 PanelKind = Literal["image", "diff"]
 
@@ -255,7 +256,7 @@ def make_figure(grid: Grid, style: FigureStyle = FigureStyle()) -> Figure:
             if panel is None:
                 continue
             left = _MARGIN_IN + c * (pw + _GUTTER_IN)
-            box = [left / fig_w, 1 - (top + ph) / fig_h, pw / fig_w, ph / fig_h]
+            box = (left / fig_w, 1 - (top + ph) / fig_h, pw / fig_w, ph / fig_h)
             ax = fig.add_axes(box, gid="panel")
             ax.set_axis_off()
             ax.set_xlim(0, limits[1])
@@ -267,7 +268,7 @@ def make_figure(grid: Grid, style: FigureStyle = FigureStyle()) -> Figure:
                 drawn = _extent(panel.image.shape, limits, style.true_size)
                 bar_w = min(pw, max(pw * (drawn[1] - drawn[0]) / limits[1], 1.6))
                 bar_top = top + ph * drawn[2] / limits[0] + 0.09
-                bar_box = [(left + (pw - bar_w) / 2) / fig_w, 1 - (bar_top + 0.11) / fig_h, bar_w / fig_w, 0.11 / fig_h]
+                bar_box = ((left + (pw - bar_w) / 2) / fig_w, 1 - (bar_top + 0.11) / fig_h, bar_w / fig_w, 0.11 / fig_h)
                 cax = fig.add_axes(bar_box, gid="colorbar")
                 fig.colorbar(image, cax=cax, orientation="horizontal")
                 cax.tick_params(labelsize=7.5, length=2, pad=1.5)
@@ -446,7 +447,7 @@ def _extent(shape: tuple[int, ...], limits: tuple[int, int], true_size: bool) ->
 
 
 def _draw(ax: Axes, panel: Panel, style: FigureStyle, lo: float, hi: float, limits: tuple[int, int],
-          panel_in: tuple[float, float], diff_top: float) -> object:  # fmt: skip
+          panel_in: tuple[float, float], diff_top: float) -> AxesImage:  # fmt: skip
     extent = _extent(panel.image.shape, limits, style.true_size)
     drawn_in = _drawn_inches(panel.image.shape, limits, style.true_size, panel_in)
     # matplotlib gets no more pixels than it draws: its resampling works on float copies of the whole array
@@ -454,7 +455,7 @@ def _draw(ax: Axes, panel: Panel, style: FigureStyle, lo: float, hi: float, limi
     image = shrink(panel.image, *drawn_px)
     # enlarged pixels stay hard-edged blocks; a shrunk image is already averaged to the drawn size
     interpolation = "nearest" if image is not panel.image or drawn_px[1] >= image.shape[1] else "antialiased"
-    common = {"extent": extent, "interpolation": interpolation, "aspect": "auto"}
+    common: dict[str, Any] = {"extent": extent, "interpolation": interpolation, "aspect": "auto"}
     if panel.kind == "diff":
         shown = ax.imshow(image, cmap=DIFF_CMAP, vmin=0.0, vmax=diff_top, **common)
     elif image.ndim == 2 or image.shape[2] not in (3, 4):

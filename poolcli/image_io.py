@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import numpy as np
 
@@ -563,7 +563,7 @@ def read_bytes(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
             raise _os_read_error(exc, p, path) from None
 
 
-def read_stream(stream: io.RawIOBase | io.BufferedIOBase, max_pixels: int = DEFAULT_MAX_PIXELS, *,
+def read_stream(stream: IO[bytes] | io.RawIOBase | io.BufferedIOBase, max_pixels: int = DEFAULT_MAX_PIXELS, *,
                 name: str = "-") -> bytes:  # fmt: skip
     """The bytes of one image from a binary stream (standard input), read with the limits of :func:`read_bytes`.
 
@@ -585,7 +585,7 @@ def read_stream(stream: io.RawIOBase | io.BufferedIOBase, max_pixels: int = DEFA
         raise ImageReadError(exc.strerror or str(exc), path=name) from None
 
 
-def _read_limited(stream: io.RawIOBase | io.BufferedIOBase, limit: int | None, max_pixels: int, *,
+def _read_limited(stream: IO[bytes] | io.RawIOBase | io.BufferedIOBase, limit: int | None, max_pixels: int, *,
                   name: str) -> bytes:  # fmt: skip
     """The head, checked, then the rest up to ``limit`` bytes (None: all)."""
     head = _read_up_to(stream, HEAD_BYTES)
@@ -607,7 +607,7 @@ def _read_limited(stream: io.RawIOBase | io.BufferedIOBase, limit: int | None, m
     return out.getvalue()
 
 
-def _read_up_to(stream: io.RawIOBase | io.BufferedIOBase, size: int) -> bytes:
+def _read_up_to(stream: IO[bytes] | io.RawIOBase | io.BufferedIOBase, size: int) -> bytes:
     """``size`` bytes, fewer only at the end of the stream (a pipe hands them over in pieces)."""
     parts: list[bytes] = []
     got = 0
@@ -850,7 +850,7 @@ def _flatten(image: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
 
 
 def _convert_depth(image: np.ndarray, depth: int) -> np.ndarray:
-    target = {8: np.dtype(np.uint8), 16: np.dtype(np.uint16)}.get(depth)
+    target = np.dtype(np.uint8) if depth == 8 else np.dtype(np.uint16) if depth == 16 else None
     if target is None:
         raise FormatError(f"depth {depth}: use 8 or 16")
     if image.dtype == target:
@@ -862,7 +862,7 @@ def _convert_depth(image: np.ndarray, depth: int) -> np.ndarray:
     if image.dtype == np.uint16:  # to 8 bits
         return np.rint(image / 257.0).astype(target)
     if image.dtype == np.uint8:  # to 16 bits
-        return image.astype(target) * np.uint16(257)
+        return image.astype(np.uint16) * np.uint16(257)
     raise FormatError(f"no {depth}-bit mapping for {image.dtype.name} samples (only uint8, uint16 and float)")
 
 

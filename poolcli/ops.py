@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Kind = Literal["window", "adaptive", "global"]
 
@@ -145,7 +145,7 @@ class OpInfo:
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
 
-    def default(self, knob: str, fallback: object = None) -> object:
+    def default(self, knob: str, fallback: Any = None) -> Any:
         """Its own default for a shared knob (``defaults``), else ``fallback``."""
         return dict(self.defaults).get(knob, fallback)
 
@@ -409,7 +409,7 @@ def panel_names() -> tuple[str, ...]:
     return tuple(panel for op in OPS.values() for panel in op.panels)
 
 
-def panel_op(panel: str) -> tuple[OpInfo, dict[str, str]]:
+def panel_op(panel: str) -> tuple[OpInfo, dict[str, Any]]:
     """The op behind a ``compare`` panel name and the parameters it implies.
 
     >>> panel_op("adaptive-max")[1]

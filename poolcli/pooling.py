@@ -573,7 +573,7 @@ class _Reduction:
         if len(taps) == 1:
             dst.copy_(taps[0])
             return
-        fn = {"max": torch.maximum, "min": torch.minimum, "sum": torch.add}[self.spec.info.separable or ""]
+        fn: Any = {"max": torch.maximum, "min": torch.minimum, "sum": torch.add}[self.spec.info.separable or ""]
         fn(taps[0], taps[1], out=dst)
         for t in taps[2:]:
             fn(dst, t, out=dst)
@@ -1227,7 +1227,7 @@ def unpool(
 
     from .spec import parse_pair
 
-    h, w = parse_pair(size if not isinstance(size, tuple) else tuple(int(v) for v in size), "size")
+    h, w = parse_pair(size if not isinstance(size, tuple) else (int(size[0]), int(size[1])), "size")
     with _no_grad():
         if isinstance(pooled, np.ndarray):
             if not isinstance(indices, np.ndarray) or indices.shape != pooled.shape:
@@ -1331,7 +1331,7 @@ def median_kernel(x: torch.Tensor, spec: PoolSpec) -> torch.Tensor:
                 upper = lower.clone()
             regions = _short_regions(short_rows[start:stop], short_cols)
         else:
-            lower = upper = None
+            lower = upper = None  # type: ignore[assignment]  # no short windows: nothing to sort apart
             regions = [(slice(None), slice(None))]
         for rows, cols in regions:
             lo, up = _median_by_sorting(taps, rows, cols, band_counts[rows, cols])

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -72,10 +72,10 @@ def _is_int(value: object) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def _pair(value: object, name: str) -> tuple[int, int]:
+def _pair(value: Any, name: str) -> tuple[int, int]:
     """Turn an int or a 2-sequence of ints into an ``(h, w)`` tuple."""
     if _is_int(value):
-        return int(value), int(value)  # type: ignore[arg-type]
+        return int(value), int(value)
     if (
         isinstance(value, Sequence)
         and not isinstance(value, str)
@@ -184,13 +184,11 @@ def _reduce_taps(
     for c in range(channels):
         values = window[:, :, c].ravel()
         if np.issubdtype(dtype, np.integer):
-            total = sum(int(v) for v in values)
             info = np.iinfo(dtype)
-            rounded = _round_half_even_div(total, divisor)
+            rounded = _round_half_even_div(sum(int(v) for v in values), divisor)
             result[c] = min(max(rounded, int(info.min)), int(info.max))
         else:
-            total = math.fsum(float(v) for v in values)
-            result[c] = total / divisor  # float64 division, then cast
+            result[c] = math.fsum(float(v) for v in values) / divisor  # float64 division, then cast
     return result
 
 
@@ -362,23 +360,24 @@ def pool(
     array([[0, 1],
            [4, 5]], dtype=uint8)
     """
+    name: object = op
     if isinstance(op, PoolSpec):
-        spec = op
-        op, kernel, stride, padding, dilation = spec.op, spec.kernel, spec.stride, spec.padding, spec.dilation  # type: ignore[assignment]
-        ceil_mode, count_include_pad, divisor = spec.ceil_mode, spec.count_include_pad, spec.divisor
-    original_ndim = getattr(image, "ndim", None)
+        name = op.op
+        kernel, stride, padding, dilation = op.kernel, op.stride, op.padding, op.dilation
+        ceil_mode, count_include_pad, divisor = op.ceil_mode, op.count_include_pad, op.divisor
+    original_ndim = image.ndim if isinstance(image, np.ndarray) else 0
     img = _check_image(image)
-    op = _check_reduce(op, "op")
+    reduce = _check_reduce(name, "op")
     kh, kw = _pair(kernel, "kernel")
     sh, sw = (kh, kw) if stride is None else _pair(stride, "stride")
     dh, dw = _pair(dilation, "dilation")
     for name, (a, b) in (("kernel", (kh, kw)), ("stride", (sh, sw)), ("dilation", (dh, dw))):
         if a < 1 or b < 1:
             raise ValueError(f"{name} must be >= 1, got {(a, b)}")
-    if op == "avg" and (dh, dw) != (1, 1):
+    if reduce == "avg" and (dh, dw) != (1, 1):
         raise ValueError(f"dilation is only supported for max and min pooling, got {(dh, dw)}")
     if divisor is not None:
-        if op != "avg":
+        if reduce != "avg":
             raise ValueError("divisor is only meaningful for avg pooling")
         if not _is_int(divisor) or divisor < 1:
             raise ValueError(f"divisor must be a positive int, got {divisor!r}")
@@ -421,14 +420,14 @@ def pool(
             padded_cols = sum(1 for c in col_taps if -left <= c < width + right)
 
             window_divisor = None
-            if op == "avg":
+            if reduce == "avg":
                 if divisor is not None:
                     window_divisor = divisor
                 elif count_include_pad:
                     window_divisor = padded_rows * padded_cols
                 else:
                     window_divisor = len(real_rows) * len(real_cols)
-            out[i, j] = _reduce_taps(img, real_rows, real_cols, op, window_divisor)
+            out[i, j] = _reduce_taps(img, real_rows, real_cols, reduce, window_divisor)
 
     return _restore_ndim(out, original_ndim)
 
@@ -471,25 +470,27 @@ def adaptive_pool(
     array([[ 2,  3,  4,  5],
            [10, 11, 12, 13]], dtype=uint8)
     """
+    wanted: Any = size
+    how: object = reduce
     if isinstance(size, PoolSpec):
-        size, reduce = size.size, size.param("reduce")
-    original_ndim = getattr(image, "ndim", None)
+        wanted, how = size.size, size.param("reduce")
+    original_ndim = image.ndim if isinstance(image, np.ndarray) else 0
     img = _check_image(image)
-    reduce = _check_reduce(reduce, "reduce")
+    reduction = _check_reduce(how, "reduce")
     height, width, channels = img.shape
 
-    if _is_int(size) or size is None:
-        size = (size, size)
-    if not (isinstance(size, Sequence) and not isinstance(size, str) and len(size) == 2):
-        raise ValueError(f"size must be an int or a pair of ints/None, got {size!r}")
+    if _is_int(wanted) or wanted is None:
+        wanted = (wanted, wanted)
+    if not (isinstance(wanted, Sequence) and not isinstance(wanted, str) and len(wanted) == 2):
+        raise ValueError(f"size must be an int or a pair of ints/None, got {wanted!r}")
     out_shape = []
-    for entry, n in zip(size, (height, width), strict=True):
+    for entry, n in zip(wanted, (height, width), strict=True):
         if entry is None:
             out_shape.append(n)
         elif _is_int(entry) and entry >= 1:
             out_shape.append(int(entry))
         else:
-            raise ValueError(f"output size entries must be ints >= 1 or None, got {size!r}")
+            raise ValueError(f"output size entries must be ints >= 1 or None, got {wanted!r}")
     out_h, out_w = out_shape
 
     out = np.empty((out_h, out_w, channels), dtype=img.dtype)
@@ -497,7 +498,7 @@ def adaptive_pool(
         for j, (c0, c1) in enumerate(_adaptive_bounds(width, out_w)):
             rows = list(range(r0, r1))
             cols = list(range(c0, c1))
-            out[i, j] = _reduce_taps(img, rows, cols, reduce, len(rows) * len(cols))
+            out[i, j] = _reduce_taps(img, rows, cols, reduction, len(rows) * len(cols))
     return _restore_ndim(out, original_ndim)
 
 
@@ -526,15 +527,14 @@ def global_pool(image: np.ndarray, reduce: Reduce | PoolSpec = "avg") -> np.ndar
     >>> global_pool(np.dstack([image, 2 * image]), "max")
     array([15, 30], dtype=uint8)
     """
-    if isinstance(reduce, PoolSpec):
-        reduce = reduce.param("reduce")
+    how: object = reduce.param("reduce") if isinstance(reduce, PoolSpec) else reduce
     img = _check_image(image)
-    reduce = _check_reduce(reduce, "reduce")
+    reduction = _check_reduce(how, "reduce")
     height, width, channels = img.shape
     flat = img.reshape(height * width, channels)
-    if reduce == "max":
+    if reduction == "max":
         return flat.max(axis=0)
-    if reduce == "min":
+    if reduction == "min":
         return flat.min(axis=0)
 
     count = height * width
@@ -694,7 +694,7 @@ def blur_pool(image: np.ndarray, spec: PoolSpec) -> np.ndarray:
 def _blur(img: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], pad_mode: str, ndim: int) -> np.ndarray:
     kh, kw = kernel
     sh, sw = stride
-    mode = {"reflect": "reflect", "zero": "constant", "replicate": "edge"}[pad_mode]
+    mode: Any = {"reflect": "reflect", "zero": "constant", "replicate": "edge"}[pad_mode]
     padded = np.pad(img, (((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2), (0, 0)), mode=mode)
     weights = np.outer(_pascal(kh), _pascal(kw))
     total_weight = int(weights.sum())
@@ -795,11 +795,11 @@ def stochastic_pool(image: np.ndarray, spec: PoolSpec) -> np.ndarray:
                     s2 = sum(int(a) * int(a) for a in cells)
                     out[i, j, c] = _round_half_even_div(s2, s1) if s1 else 0
                 else:
-                    s1 = s2 = np.float64(0.0)
+                    f1 = f2 = np.float64(0.0)
                     for a in cells:
-                        s1 += np.float64(a)
-                        s2 += np.float64(a) * np.float64(a)
-                    out[i, j, c] = s2 / s1 if s1 else 0.0
+                        f1 += np.float64(a)
+                        f2 += np.float64(a) * np.float64(a)
+                    out[i, j, c] = f2 / f1 if f1 else 0.0
     return _restore_ndim(out, image.ndim)
 
 

@@ -30,7 +30,7 @@ def record(result: Result) -> dict[str, Any]:
     says about how it got its result beyond its knobs (fractional pooling's
     seed and samples, stochastic sampling's seed and draws), enough to repeat it.
     """
-    line = {
+    line: dict[str, Any] = {
         "input": result.source,
         "output": result.target if result.target is not None else result.figure,
         "status": result.status,

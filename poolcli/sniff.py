@@ -302,11 +302,12 @@ def _jpeg_walk(data: bytes, exif: list[int]) -> Header:
             continue
         seen_scan = True
         components = [body[1 + 2 * i] for i in range(body[0])]
-        pos, problem = _scan(data, pos, restart, frame.mcus(components))
+        after, problem = _scan(data, pos, restart, frame.mcus(components))
         if problem is not None:
             damage.append(problem)
-        if pos is None:
+        if after is None:
             return _jpeg_header(frame, damage, "the image data stops before the end-of-image marker", truncated=True)
+        pos = after
 
 
 def _scan(data: bytes, pos: int, restart: int, mcus: int | None) -> tuple[int | None, str | None]:

@@ -222,7 +222,7 @@ class PoolSpec:
         (2, 3)
         """
         info = ops.get(op)
-        given = {
+        given: dict[str, Any] = {
             name: value
             for name, value in (
                 ("kernel", kernel), ("stride", stride), ("padding", padding), ("dilation", dilation),
@@ -297,7 +297,7 @@ class PoolSpec:
 
     def replace(self, **changes: Any) -> PoolSpec:
         """A new spec with some knobs changed, validated like :meth:`make`."""
-        knobs = {
+        knobs: dict[str, Any] = {
             name: getattr(self, name)
             for name in (
                 "kernel", "stride", "padding", "dilation", "ceil_mode", "count_include_pad", "divisor", "size", "ratio",
@@ -615,7 +615,7 @@ def _show(value: object) -> object:
         _fmt(value)
         if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value)
         else value
-    )  # type: ignore[arg-type]
+    )
 
 
 def _fmt(pair: Pair) -> str:

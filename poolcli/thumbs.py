@@ -9,7 +9,7 @@ alpha is composited over white.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     import numpy as np
@@ -65,7 +65,8 @@ def shrink(image: np.ndarray, side: int) -> tuple[np.ndarray, tuple[float, float
     th, tw = max(1, round(h * factor)), max(1, round(w * factor))
     if (th, tw) == (h, w):
         return image, (1.0, 1.0)
-    return adaptive_pool(image, (th, tw), "avg"), (th / h, tw / w)
+    small = cast(np.ndarray, adaptive_pool(image, (th, tw), "avg"))  # an array in, an array out
+    return small, (th / h, tw / w)
 
 
 def thumbnail(image: np.ndarray, side: int = THUMB_SIDE, quality: int = QUALITY) -> bytes:
