@@ -65,7 +65,7 @@ def shrink(image: np.ndarray, side: int) -> tuple[np.ndarray, tuple[float, float
     th, tw = max(1, round(h * factor)), max(1, round(w * factor))
     if (th, tw) == (h, w):
         return image, (1.0, 1.0)
-    small = cast(np.ndarray, adaptive_pool(image, (th, tw), "avg"))  # an array in, an array out
+    small = cast("np.ndarray", adaptive_pool(image, (th, tw), "avg"))  # an array in, an array out
     return small, (th / h, tw / w)
 
 
