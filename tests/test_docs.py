@@ -50,3 +50,9 @@ def test_readme_shows_committed_example_figures():
         figure = root / name
         assert figure.stat().st_size < 410_000, name
         assert read_figure(figure).shape[1] > 1000, name
+
+
+def test_the_quickstart_says_how_to_install_a_cpu_only_torch():
+    """Issue 9 item 35: the command, not just the advice."""
+    quickstart = (ROOT / "README.md").read_text().split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    assert "`pip install torch --index-url https://download.pytorch.org/whl/cpu`" in quickstart
