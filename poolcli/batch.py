@@ -24,7 +24,7 @@ from typing import IO, Any, Literal, Protocol
 
 from .discover import Source, discover, is_pattern
 from .engines import chunked, default_workers, make_engine
-from .errors import CollisionError, NotAReportError, OutputPathError, PoolcliError
+from .errors import CollisionError, NotAReportError, OutputPathError, PoolcliError, WorkerLostError
 from .paths import (
     IMAGE_EXTENSIONS,
     STDIO,
@@ -39,6 +39,7 @@ from .paths import (
     remove_stale_temporaries,
 )
 from .pipeline import Job, Pooling, ReadOptions, Result, Work, WriteOptions, process_chunk
+from .storage import as_path, is_url
 
 Collision = Literal["rename", "refuse"]
 
@@ -77,7 +78,12 @@ class Outputs:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How a run goes: finding inputs, the engine, collisions, the report."""
+    """How a run goes: finding inputs, the engine, collisions, the report.
+
+    ``scheduler`` is the dask engine's cluster (None: ``DASK_SCHEDULER_ADDRESS``
+    or a local one). ``retries``: how many more times a file whose failure
+    may pass (:func:`poolcli.pipeline.passing`) is tried, after the others.
+    """
 
     recursive: bool = False
     follow_links: bool = False
@@ -86,6 +92,8 @@ class RunOptions:
     engine: str = "threads"
     on_collision: Collision = "rename"
     report: str | None = None
+    scheduler: str | None = None
+    retries: int = 2
 
 
 @dataclass
@@ -179,7 +187,7 @@ def plan(
     inputs = list(inputs)
     output, writes = outputs.output, operation.writes is not None
     stdin = STDIO in inputs
-    many = len(inputs) > 1 or any(Path(i).is_dir() or (is_pattern(i) and not os.path.lexists(i)) for i in inputs)
+    many = len(inputs) > 1 or any(as_path(i).is_dir() or (is_pattern(i) and not os.path.lexists(i)) for i in inputs)
     if stdin and len(inputs) > 1:
         raise OutputPathError("'-' (standard input) must be the only input")
     if not writes and output is not None:
@@ -201,7 +209,7 @@ def plan(
             raise OutputPathError("a figure of an image written to standard output needs a path of its own")
     folder = None
     if output is not None and output != STDIO and (many or is_folder(output)):
-        folder = Path(output)
+        folder = as_path(output)
         if folder.exists() and not folder.is_dir():
             raise OutputPathError("is a file, but a folder is needed here", path=output)
         if not folder.exists() and not is_folder(output) and folder.suffix.lower() in IMAGE_EXTENSIONS:
@@ -252,7 +260,7 @@ def plan(
                     figure = figure_path(target, figure_where)
                     job = replace(job, figure=str(figure))
         for shown in job.outputs():
-            path = Path(shown)
+            path = as_path(shown)
             _check_not_an_input(path, source.path, inputs_by_id)
             if path.parent not in checked:
                 check_folder_usable(path)
@@ -266,15 +274,16 @@ def plan(
         result.jobs.append(job)
     if options.report is not None:
         check_report_path(options.report, result, inputs_by_id, overwrite=overwrite)
-    for folder_path in sorted({p for p in checked if p.is_dir()}):
+    for folder_path in sorted({p for p in checked if isinstance(p, Path) and p.is_dir()}):
         removed = remove_stale_temporaries(folder_path, before=started)
         if removed:
             result.notes.append(f"removed {removed} temporary file(s) an interrupted run left in {folder_path}")
     return result
 
 
-def _failed(source: str, error: PoolcliError) -> Result:
-    return Result(source, None, "failed", error=str(error), error_kind=type(error).__name__)
+def _failed(source: str, error: PoolcliError, job: Job | None = None) -> Result:
+    target, figure = (job.target, job.figure) if job is not None else (None, None)
+    return Result(source, target, "failed", figure=figure, error=str(error), error_kind=type(error).__name__)
 
 
 def _target(source: Source, tag: str, output: str | None, folder: Path | None, fmt: str | None) -> Path:
@@ -284,7 +293,7 @@ def _target(source: Source, tag: str, output: str | None, folder: Path | None, f
         return Path(STDIO)
     if folder is None:
         if output is not None:  # one input, one output file
-            target = Path(output)
+            target = as_path(output)
             if fmt:
                 target = target.with_suffix(default_extension(source.path, fmt))
             output_format(target)
@@ -309,6 +318,8 @@ def check_report_path(report: str, work_plan: Plan, inputs: dict[tuple[int, int]
     An earlier poolcli report (JSON lines with ``input`` and ``status``) may
     be replaced; any other existing file only with ``overwrite``.
     """
+    if is_url(report):
+        raise OutputPathError("the report is written to a local file; give a local path", path=report)
     path = Path(report)
     if is_folder(report):
         raise OutputPathError("is a directory; the report is a file", path=report)
@@ -430,14 +441,20 @@ def execute(
     """
     wall = time.time() if started is None else started
     dev = _device(device, dry_run)
-    work_plan = plan(inputs, operation, outputs, options, overwrite=write.overwrite, started=wall)
     workers, capped = _workers(options.jobs)
-    if capped:
-        work_plan.notes.append(f"--jobs {options.jobs} lowered to {workers} ({JOBS_PER_CORE} per CPU core)")
     pools = not dry_run and getattr(operation, "pools", True)
     engine = make_engine(
-        options.engine, workers, torch_threads=1 if pools and workers > 1 and dev.startswith("cpu") else None
-    )
+        options.engine, workers, torch_threads=1 if pools and workers > 1 and dev.startswith("cpu") else None,
+        scheduler=options.scheduler, retries=options.retries,
+    )  # fmt: skip
+    work_plan = plan(inputs, operation, outputs, options, overwrite=write.overwrite, started=wall)
+    if capped:
+        work_plan.notes.append(f"--jobs {options.jobs} lowered to {workers} ({JOBS_PER_CORE} per CPU core)")
+    if getattr(engine, "remote", False) and not all(map(is_url, [*inputs, outputs.output or "s3://"])):
+        work_plan.notes.append(
+            f"the dask scheduler at {engine.scheduler} runs this on its workers: they must see these local paths "
+            "as this machine does (a shared file system mounted at the same place); URLs (s3://...) need none"
+        )  # type: ignore[attr-defined]
     jobs = [_with_stdin(job, stdin, read) for job in work_plan.jobs]
     work = Work(operation, read, replace(write, stdout_format=work_plan.stdout_format), dev, dry_run)
     summary = Summary()
@@ -445,8 +462,15 @@ def execute(
     for note in work_plan.notes:
         listener.note(note)
 
+    base = work_plan.jobs[0].base if work_plan.jobs else ""
+    again: list[Result] = []  # failures that may pass, held back: each input is told once, when final
+    last_round = options.retries == 0
+
     def handle(results: list[Result]) -> None:
         for result in results:
+            if result.passing and not last_round and result.source != STDIO:
+                again.append(result)
+                continue
             if work_plan.single and result.status == "skipped":
                 result.status = "failed"  # an output asked for by name that cannot be written
             if result.data is not None:
@@ -459,13 +483,31 @@ def execute(
     # A group never takes more than its share of the jobs, so grouping for the GPU does
     # not leave workers idle: decoding and encoding, not pooling, dominate a batch.
     size = max(1, min(size, -(-len(jobs) // workers))) if jobs else 1
+    fn = partial(process_chunk, work=work)
+
+    def lost(chunk: list[Job], error: BaseException) -> None:
+        why = f"lost with its worker ({type(error).__name__}: {error})"
+        handle([_failed(job.source, WorkerLostError(why, path=job.source), job) for job in chunk])
+
     try:
-        engine.run(partial(process_chunk, work=work), chunked(jobs, size), handle)
+        engine.run(fn, chunked(jobs, size), handle, lost)
+        for attempt in range(options.retries):  # files whose failure may pass, tried again after the others
+            if not again:
+                break
+            last_round = attempt == options.retries - 1
+            retry = [Job(r.source, r.target, r.figure, base=base) for r in again]
+            again.clear()
+            engine.run(fn, chunked(retry, 1), handle, lost)
     except KeyboardInterrupt:
         summary.interrupted = True
+        last_round = True
+        handle(again)  # not tried again: told as they last failed
         raise
     finally:
-        listener.finish(summary)
+        try:
+            engine.close()
+        finally:
+            listener.finish(summary)
     return summary
 
 

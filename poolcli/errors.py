@@ -95,6 +95,10 @@ class EngineError(UsageProblem):
     """The engine asked for cannot run here (its package is not installed, ...)."""
 
 
+class StorageError(UsageProblem):
+    """A URL's storage cannot be used: fsspec does not know its protocol, or its package is missing."""
+
+
 # --- failures of one input: exit status 1, a batch goes on --------------------------
 
 
@@ -175,6 +179,10 @@ class WindowTooLargeError(ImageShapeError):
             shape=shape,
         )
         self.window = window
+
+
+class WorkerLostError(PoolcliError):
+    """The cluster gave up on a file: the workers running it died more often than it allows."""
 
 
 class OutputError(PoolcliError):

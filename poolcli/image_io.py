@@ -38,6 +38,7 @@ from .errors import (
 )
 from .paths import TEMP_SUFFIX, UMASK, temp_prefix
 from .sniff import DEFAULT_MAX_PIXELS, HEAD_BYTES, Header, looks_like_image, probe
+from .storage import is_url
 
 ColorMode = Literal["auto", "gray", "rgb", "unchanged"]
 WHITE: tuple[int, int, int] = (255, 255, 255)
@@ -372,7 +373,14 @@ def _cv2() -> Any:
 
 
 def read_bytes(path: str | Path) -> bytes:
-    """The file's bytes, with OS errors turned into one-line :class:`ImageReadError`."""
+    """The file's bytes, with OS errors turned into one-line :class:`ImageReadError`.
+
+    A URL (``s3://...``) is read through fsspec (:func:`poolcli.storage.read_bytes`).
+    """
+    if is_url(path):
+        from .storage import read_bytes as read_url
+
+        return read_url(str(path))
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -604,8 +612,13 @@ def write_bytes(path: str | Path, data: bytes, overwrite: bool = False) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file + rename).
 
     Without ``overwrite`` an existing file is never replaced, even one that
-    appears while the data is being written.
+    appears while the data is being written. A URL (``s3://...``) is written
+    through fsspec in one PUT (:func:`poolcli.storage.write_bytes`).
     """
+    if is_url(path):
+        from .storage import write_bytes as write_url
+
+        return write_url(str(path), data, overwrite=overwrite)  # type: ignore[return-value]
     target = Path(path)
     if target.is_dir():
         raise OutputPathError("is a directory", path=path)

@@ -13,6 +13,7 @@ import zlib
 from pathlib import Path
 
 from .errors import OutputPathError
+from .storage import as_path, is_url
 
 #: Extensions treated as images when a folder is listed.
 IMAGE_EXTENSIONS = frozenset(
@@ -69,8 +70,8 @@ def output_name(source: Path, tag: str, fmt: str | None = None) -> str:
 
 
 def is_folder(output: str) -> bool:
-    """Whether an ``-o`` value names a folder: it ends in ``/`` or is an existing folder."""
-    return output.endswith(("/", os.sep)) or Path(output).is_dir()
+    """Whether an ``-o`` value names a folder: it ends in ``/`` or is an existing folder (or URL prefix)."""
+    return output.endswith(("/", os.sep)) or as_path(output).is_dir()
 
 
 def figure_path(target: Path, where: str | None) -> Path:
@@ -83,8 +84,8 @@ def figure_path(target: Path, where: str | None) -> Path:
     if where is None:
         return target.parent / name
     if is_folder(where):
-        return Path(where) / name
-    return Path(where)
+        return as_path(where) / name  # type: ignore[return-value]
+    return as_path(where)  # type: ignore[return-value]
 
 
 def check_figure_path(path: str | Path) -> None:
@@ -94,7 +95,9 @@ def check_figure_path(path: str | Path) -> None:
 
 
 def identity(path: str | Path) -> tuple[int, int] | None:
-    """The file's (device, inode), through links; None when there is no such file."""
+    """The file's (device, inode), through links; None when there is no such file (or for a URL)."""
+    if is_url(path):
+        return None
     try:
         st = os.stat(path)
     except (OSError, ValueError):
@@ -118,7 +121,9 @@ def check_not_input(source: Path, target: Path) -> None:
 
 
 def check_folder_usable(target: Path) -> None:
-    """Refuse a target whose parent path runs through a regular file."""
+    """Refuse a target whose parent path runs through a regular file (object stores have no folders to check)."""
+    if is_url(target):
+        return
     for parent in [target.parent, *target.parent.parents]:
         if parent.exists():
             if not parent.is_dir():
@@ -127,7 +132,9 @@ def check_folder_usable(target: Path) -> None:
 
 
 def name_too_long(path: Path) -> str | None:
-    """Why ``path``'s file name cannot exist in its folder (over NAME_MAX), or None."""
+    """Why ``path``'s file name cannot exist in its folder (over NAME_MAX), or None (always for a URL)."""
+    if is_url(path):
+        return None
     size = len(os.fsencode(path.name))
     limit = _name_max(path.parent)
     return f"file name too long ({size} bytes; the limit is {limit})" if size > limit else None
