@@ -237,15 +237,18 @@ def plan(
             result.failed.append(_failed(str(source.path), source.error))
             continue
         target = _target(source, tag, output, folder, fmt) if writes else None
-        key = (os.path.abspath(source.path), os.path.abspath(target) if target is not None else "")
-        if key not in seen:  # the same file named twice is one job
+        if len(inputs) > 1:  # the same file named twice is one job (one input never names a file twice)
+            key = (os.path.abspath(source.path), os.path.abspath(target) if target is not None else "")
+            if key in seen:
+                continue
             seen.add(key)
-            pending.append((source, target))
+        pending.append((source, target))
     if writes:
         pending = _settle_collisions(pending, tag, fmt, options.on_collision)
     inputs_by_id = {ident: str(s.path) for s, _ in pending if (ident := identity(s.path)) is not None}
     checked: set[Path] = set()
-    for source, target in pending:
+    for index, (source, target) in enumerate(pending):
+        pending[index] = None  # type: ignore[call-overload]  # free the paths as the jobs take what they need
         job = Job(str(source.path), base=base)
         if target is not None:
             problem = name_too_long(target) if target != Path(STDIO) else None
@@ -450,11 +453,13 @@ def execute(
     work_plan = plan(inputs, operation, outputs, options, overwrite=write.overwrite, started=wall)
     if capped:
         work_plan.notes.append(f"--jobs {options.jobs} lowered to {workers} ({JOBS_PER_CORE} per CPU core)")
-    if getattr(engine, "remote", False) and not all(map(is_url, [*inputs, outputs.output or "s3://"])):
+    local = [p for p in (*inputs, outputs.output) if p is not None and p != STDIO and not is_url(p)]
+    if getattr(engine, "remote", False) and local:
         work_plan.notes.append(
-            f"the dask scheduler at {engine.scheduler} runs this on its workers: they must see these local paths "
-            "as this machine does (a shared file system mounted at the same place); URLs (s3://...) need none"
-        )  # type: ignore[attr-defined]
+            f"the dask scheduler at {getattr(engine, 'address', None)} runs this on its workers: they must see these "
+            "local paths as this machine does (a shared file system mounted at the same place); URLs (s3://...) "
+            "need none"
+        )
     jobs = [_with_stdin(job, stdin, read) for job in work_plan.jobs]
     work = Work(operation, read, replace(write, stdout_format=work_plan.stdout_format), dev, dry_run)
     summary = Summary()
@@ -485,9 +490,12 @@ def execute(
     size = max(1, min(size, -(-len(jobs) // workers))) if jobs else 1
     fn = partial(process_chunk, work=work)
 
-    def lost(chunk: list[Job], error: BaseException) -> None:
-        why = f"lost with its worker ({type(error).__name__}: {error})"
-        handle([_failed(job.source, WorkerLostError(why, path=job.source), job) for job in chunk])
+    def lost(chunk: list[Job], error: BaseException) -> None:  # a task that raised: its files failed
+        kind = type(error).__name__
+        lost_worker = kind in ("KilledWorker", "BrokenProcessPool")
+        why = f"lost with its worker ({kind}: {error})" if lost_worker else f"internal error: {kind}: {error}"
+        error_type = WorkerLostError if lost_worker else PoolcliError
+        handle([_failed(job.source, error_type(why, path=job.source), job) for job in chunk])
 
     try:
         engine.run(fn, chunked(jobs, size), handle, lost)

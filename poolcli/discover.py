@@ -24,7 +24,7 @@ from .sniff import HEAD_BYTES, looks_like_image
 from .storage import RemotePath, as_path, is_url, list_folder, read_head
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a plan holds one per input
 class Source:
     """One input found on the command line.
 

@@ -254,7 +254,13 @@ class DaskEngine:
         """Whether the work runs on a cluster at an address (whose workers may be other machines)."""
         return self.scheduler is not None
 
-    def _connect(self) -> Any:
+    @property
+    def address(self) -> str | None:
+        """The scheduler's address: the one given, or the local cluster's once started."""
+        return self.scheduler or (self._cluster.scheduler_address if self._cluster is not None else None)
+
+    def start(self) -> Any:
+        """Connect to the cluster, or start the local one (the first :meth:`run` does it); the client."""
         if self._client is not None:
             return self._client
         import dask
@@ -269,8 +275,9 @@ class DaskEngine:
         with dask.config.set({"distributed.scheduler.allowed-failures": self.retries}):
             self._cluster = LocalCluster(
                 n_workers=self.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, silence_logs=logging.ERROR, preload=[__name__],
-                # no dashboard; the scheduler's small HTTP server (health, metrics) on any free loopback port
+                dashboard_address=None, silence_logs=logging.CRITICAL, preload=[__name__],
+                # no dashboard; the scheduler's small HTTP server (health, metrics) on any free loopback port;
+                # Dask's own log lines (a heartbeat lost as the cluster closes) are not the user's business
                 scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
             )  # fmt: skip
         self._client = Client(self._cluster, set_as_default=False)
@@ -281,7 +288,7 @@ class DaskEngine:
     ) -> None:
         from distributed import as_completed
 
-        client = self._connect()
+        client = self.start()
         window = 2 * max(1, sum(client.nthreads().values()))
         pending: dict[Any, T] = {}
         finished = as_completed(loop=client.loop)

@@ -5,6 +5,7 @@ Pure path logic: no image is opened here.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import socket
@@ -140,6 +141,7 @@ def name_too_long(path: Path) -> str | None:
     return f"file name too long ({size} bytes; the limit is {limit})" if size > limit else None
 
 
+@functools.lru_cache(maxsize=1024)  # one question per output folder, not per file
 def _name_max(folder: Path) -> int:
     for parent in [folder, *folder.parents]:
         try:

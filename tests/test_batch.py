@@ -106,3 +106,23 @@ def test_retries_are_bounded_and_the_last_failure_is_told(folder, tmp_path, flak
     assert reads["flaky.png"] == 2 and len(told.results) == 4
     told = _run(folder, tmp_path / "out2", engine[0], 0, engine[1])
     assert reads["flaky.png"] == 3 and told.summary.failed == 2
+
+
+def test_a_task_that_raises_fails_its_files_and_the_run_goes_on(folder, tmp_path, monkeypatch):
+    real = batch.process_chunk
+
+    def broken(jobs, work):
+        if any(job.source.endswith("z.png") for job in jobs):
+            raise RuntimeError("boom")
+        return real(jobs, work)
+
+    monkeypatch.setattr(batch, "process_chunk", broken)
+    told = _run(folder, tmp_path / "out", "threads", 2)
+    (z,) = [r for r in told.results if r.source.endswith("z.png")]
+    assert (z.status, z.error, z.error_kind) == (
+        "failed",
+        f"{z.source}: internal error: RuntimeError: boom",
+        "PoolcliError",
+    )
+    assert z.target == str(tmp_path / "out" / "z.max-k2-s2.png")
+    assert (told.summary.written, told.summary.failed) == (2, 2)

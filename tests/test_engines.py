@@ -188,7 +188,7 @@ def test_a_local_cluster_listens_on_loopback_only_and_close_ends_its_processes()
 
     engine = DaskEngine(2)
     try:
-        client = engine._connect()
+        client = engine.start()
         pids = [os.getpid(), *client.run(os.getpid).values()]
         assert len(pids) == 3  # this process (scheduler and nannies) and two worker processes
         listening = {
