@@ -15,8 +15,9 @@ reported), 2x2 max pooling of every image to a PNG of the pooled size:
 * ``poolcli, processes``: the same with ``--engine processes`` (worker
   processes started for the run, their start-up included); its outputs are
   checked to be byte-identical to the threads engine's.
-* ``poolcli, dask``: the same with ``--engine dask`` on a local cluster of
-  ``--jobs`` worker processes (one thread each) started once before the rounds
+* ``poolcli, dask``: the same with ``--engine dask`` (four files a task, its
+  default) on a local cluster of ``--jobs`` worker processes (one thread each),
+  started once before the rounds
   (``--scheduler ADDRESS``: the engine's own cost is its overhead); ``dask-cold``:
   the engine starting its own cluster for each run, as ``--engine dask`` alone
   does. The cluster's start-up and close are timed on their own, the scheduler's
@@ -94,7 +95,7 @@ def io_floor(paths: list[Path], out: Path, jobs: int) -> None:
 
 
 def poolcli_batch(
-    folder: Path, out: Path, jobs: int, torch_one_thread: bool = True, device: str = "cpu", batch_size: int = 1,
+    folder: Path, out: Path, jobs: int, torch_one_thread: bool = True, device: str = "cpu", batch_size: int | None = None,
     engine: str = "threads", scheduler: str | None = None,
 ) -> None:  # fmt: skip
     from poolcli import batch, engines, report
@@ -230,7 +231,7 @@ def main() -> None:
             variants["poolcli-dask-cold"] = lambda out: poolcli_batch(src, out, args.jobs, engine="dask")
         if torch.cuda.is_available():
             variants["poolcli-cuda"] = lambda out: poolcli_batch(src, out, args.jobs, device="cuda", batch_size=16)
-            variants["poolcli-cuda-b1"] = lambda out: poolcli_batch(src, out, args.jobs, device="cuda")
+            variants["poolcli-cuda-b1"] = lambda out: poolcli_batch(src, out, args.jobs, device="cuda", batch_size=1)
             for n in (2, 4, 8):
                 variants[f"poolcli-cuda-b{n}"] = lambda out, n=n: poolcli_batch(
                     src, out, args.jobs, device="cuda", batch_size=n

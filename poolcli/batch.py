@@ -484,7 +484,7 @@ def execute(
             listener.add(result)
 
     handle(work_plan.failed)
-    size = options.batch_size or (4 if dev.startswith("cuda") else 1)
+    size = options.batch_size or (4 if dev.startswith("cuda") else getattr(engine, "chunk", 1))
     # A group never takes more than its share of the jobs, so grouping for the GPU does
     # not leave workers idle: decoding and encoding, not pooling, dominate a batch.
     size = max(1, min(size, -(-len(jobs) // workers))) if jobs else 1

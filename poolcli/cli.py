@@ -482,7 +482,8 @@ def run_options(f: Callable) -> Callable:
                      help="Images processed at once, each holding its decoded image in memory (at most 4 per CPU "
                      "core).  [default: the number of CPU cores]"),
         click.Option(["--batch-size"], type=click.IntRange(1, 1024), default=None, metavar="N",
-                     help="Images of one size pooled as one (N, C, H, W) tensor.  [default: 4 on CUDA, 1 on the CPU]"),
+                     help="Images of one size pooled as one (N, C, H, W) tensor; with --engine dask, files a task.  "
+                     "[default: 4 on CUDA or with --engine dask, else 1]"),
         click.Option(["--engine"], type=click.Choice(ENGINES), default="threads", show_default=True,
                      help="Worker threads in this process, worker processes, or a Dask cluster (needs "
                      "poolcli[dask]; a local one of -j worker processes unless --scheduler names one)."),

@@ -239,6 +239,10 @@ class DaskEngine:
     holds the window's jobs and results, never an image.
     """
 
+    #: Files a task when ``--batch-size`` is not given: a task costs the client and the scheduler a few
+    #: milliseconds, so four files share it (grouped pooling gives the same bytes, see process_chunk).
+    chunk = 4
+
     def __init__(self, workers: int, *, scheduler: str | None = None, retries: int = 2) -> None:
         _require_dask()
         import dask
@@ -272,7 +276,15 @@ class DaskEngine:
             except (OSError, ValueError) as exc:
                 raise EngineError(f"cannot reach the dask scheduler at {self.scheduler}: {exc}") from None
             return self._client
-        with dask.config.set({"distributed.scheduler.allowed-failures": self.retries}):
+        # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in its workers, which turns off glibc's adaptive mmap
+        # threshold: every decoded image (megabytes) is then mapped and faulted in afresh. Measured on 1080p
+        # JPEGs, that made a local cluster 20 % slower; poolcli's own cluster goes without it.
+        environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), "MALLOC_TRIM_THRESHOLD_": None}
+        settings = {
+            "distributed.scheduler.allowed-failures": self.retries,
+            "distributed.nanny.pre-spawn-environ": environ,
+        }
+        with dask.config.set(settings):
             self._cluster = LocalCluster(
                 n_workers=self.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                 dashboard_address=None, silence_logs=logging.CRITICAL, preload=[__name__],
