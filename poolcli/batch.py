@@ -24,7 +24,7 @@ from typing import IO, Any, Literal, Protocol
 
 from .discover import Source, discover, is_pattern
 from .engines import chunked, default_workers, make_engine
-from .errors import CollisionError, NotAReportError, OutputPathError, PoolcliError
+from .errors import CollisionError, NotAReportError, OutputPathError, PoolcliError, WorkerLostError
 from .paths import (
     IMAGE_EXTENSIONS,
     STDIO,
@@ -39,6 +39,7 @@ from .paths import (
     remove_stale_temporaries,
 )
 from .pipeline import Job, Pooling, ReadOptions, Result, Work, WriteOptions, process_chunk
+from .storage import RemotePath, as_path, is_url
 
 Collision = Literal["rename", "refuse"]
 
@@ -77,7 +78,12 @@ class Outputs:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How a run goes: finding inputs, the engine, collisions, the report."""
+    """How a run goes: finding inputs, the engine, collisions, the report.
+
+    ``scheduler`` is the dask engine's cluster (None: ``DASK_SCHEDULER_ADDRESS``
+    or a local one). ``retries``: how many more times a file whose failure
+    may pass (:func:`poolcli.pipeline.passing`) is tried, after the others.
+    """
 
     recursive: bool = False
     follow_links: bool = False
@@ -87,6 +93,8 @@ class RunOptions:
     on_collision: Collision = "rename"
     report: str | None = None
     html: str | None = None  # a page for the run (poolcli.runpage)
+    scheduler: str | None = None
+    retries: int = 2
 
 
 @dataclass
@@ -180,7 +188,7 @@ def plan(
     inputs = list(inputs)
     output, writes = outputs.output, operation.writes is not None
     stdin = STDIO in inputs
-    many = len(inputs) > 1 or any(os.path.isdir(i) or (is_pattern(i) and not os.path.lexists(i)) for i in inputs)
+    many = len(inputs) > 1 or any(_is_dir(i) or (is_pattern(i) and not os.path.lexists(i)) for i in inputs)
     if stdin and len(inputs) > 1:
         raise OutputPathError("'-' (standard input) must be the only input")
     if not writes and output is not None:
@@ -202,10 +210,10 @@ def plan(
             raise OutputPathError("a figure of an image written to standard output needs a path of its own")
     folder = None
     if output is not None and output != STDIO and (many or is_folder(output)):
-        folder = Path(output)
-        if os.path.exists(folder) and not os.path.isdir(folder):
+        folder = as_path(output)
+        if _exists(folder) and not _is_dir(folder):
             raise OutputPathError("is a file, but a folder is needed here", path=output)
-        if not os.path.exists(folder) and not is_folder(output) and folder.suffix.lower() in IMAGE_EXTENSIONS:
+        if not _exists(folder) and not is_folder(output) and folder.suffix.lower() in IMAGE_EXTENSIONS:
             # several inputs go to a folder (made as needed); a new one named like an image is surely a slip
             raise OutputPathError(
                 "several inputs need an output folder, and this is named like an image file "
@@ -220,7 +228,7 @@ def plan(
     result = Plan(jobs=[], single=not many)
     result.stdout_format = default_extension(Path("-.png"), fmt)
     base = os.getcwd()
-    pending: list[tuple[Source, Path | None]] = []
+    pending: list[tuple[Source, Any]] = []  # targets: local paths or URLs as paths (storage.AnyPath)
     seen: set[tuple[str, str]] = set()
     for source in discover(
         inputs, recursive=options.recursive, follow_links=options.follow_links, own_tag=tag,
@@ -230,15 +238,18 @@ def plan(
             result.failed.append(_failed(str(source.path), source.error))
             continue
         target = _target(source, tag, output, folder, fmt) if writes else None
-        key = (os.path.abspath(source.path), os.path.abspath(target) if target is not None else "")
-        if key not in seen:  # the same file named twice is one job
+        if len(inputs) > 1:  # the same file named twice is one job (one input never names a file twice)
+            key = (os.path.abspath(source.path), os.path.abspath(target) if target is not None else "")
+            if key in seen:
+                continue
             seen.add(key)
-            pending.append((source, target))
+        pending.append((source, target))
     if writes:
         pending = _settle_collisions(pending, tag, fmt, options.on_collision)
     inputs_by_id = {ident: str(s.path) for s, _ in pending if (ident := identity(s.path)) is not None}
-    checked: set[Path] = set()
-    for source, target in pending:
+    checked: set[Any] = set()
+    for index, (source, target) in enumerate(pending):
+        pending[index] = None  # type: ignore[call-overload]  # free the paths as the jobs take what they need
         job = Job(str(source.path), base=base)
         if target is not None:
             problem = name_too_long(target) if target != Path(STDIO) else None
@@ -253,7 +264,7 @@ def plan(
                     figure = figure_path(target, figure_where)
                     job = replace(job, figure=str(figure))
         for shown in job.outputs():
-            path = Path(shown)
+            path = as_path(shown)
             _check_not_an_input(path, source.path, inputs_by_id)
             if path.parent not in checked:
                 check_folder_usable(path)
@@ -275,35 +286,46 @@ def plan(
         if options.report is not None and os.path.abspath(options.html) == os.path.abspath(options.report):
             raise OutputPathError("the run page and the report would be the same file", path=options.html)
         check_report_path(options.html, result, inputs_by_id, overwrite=overwrite, what="run page", ours=is_run_page)
-    for folder_path in sorted({p for p in checked if os.path.isdir(p)}):
+    for folder_path in sorted({p for p in checked if isinstance(p, Path) and os.path.isdir(p)}):
         removed = remove_stale_temporaries(folder_path, before=started)
         if removed:
             result.notes.append(f"removed {removed} temporary file(s) an interrupted run left in {folder_path}")
     return result
 
 
-def _failed(source: str, error: PoolcliError) -> Result:
-    return Result(source, None, "failed", error=str(error), error_kind=type(error).__name__)
+def _failed(source: str, error: PoolcliError, job: Job | None = None) -> Result:
+    target, figure = (job.target, job.figure) if job is not None else (None, None)
+    return Result(source, target, "failed", figure=figure, error=str(error), error_kind=type(error).__name__)
 
 
-def _target(source: Source, tag: str, output: str | None, folder: Path | None, fmt: str | None) -> Path:
+def _is_dir(path: str | Path | RemotePath) -> bool:
+    """Whether ``path`` is a folder (or a URL prefix); os.path for a local path, so that a name too
+    long to exist is simply no folder."""
+    return as_path(str(path)).is_dir() if is_url(str(path)) else os.path.isdir(path)
+
+
+def _exists(path: str | Path | RemotePath) -> bool:
+    return as_path(str(path)).exists() if is_url(str(path)) else os.path.exists(path)
+
+
+def _target(source: Source, tag: str, output: str | None, folder: Any, fmt: str | None) -> Any:
     from .image_io import output_format
 
     if output == STDIO:
         return Path(STDIO)
     if folder is None:
         if output is not None:  # one input, one output file
-            target = Path(output)
+            target = as_path(output)
             if fmt:
                 target = target.with_suffix(default_extension(source.path, fmt))
             output_format(target)
             return target
         return source.path.parent / output_name(source.path, tag, fmt)
-    below = source.path.parent.relative_to(source.root) if source.root is not None else Path()
+    below = source.path.parent.relative_to(source.root) if source.root is not None else Path()  # type: ignore[arg-type]
     return folder / below / output_name(source.path, tag, fmt)
 
 
-def _check_not_an_input(output: Path, source: Path, inputs: dict[tuple[int, int], str]) -> None:
+def _check_not_an_input(output: Any, source: Any, inputs: dict[tuple[int, int], str]) -> None:
     """Refuse an output that is an input of the run: the same path, or the same file through a link."""
     ident = identity(output)
     if os.path.abspath(output) == os.path.abspath(source) or (ident is not None and inputs.get(ident) == str(source)):
@@ -321,6 +343,8 @@ def check_report_path(report: str, work_plan: Plan, inputs: dict[tuple[int, int]
     checks serve a run's page: ``what="page"``, with ``ours`` the test of
     an earlier page (a function of the path).
     """
+    if is_url(report):
+        raise OutputPathError("the report is written to a local file; give a local path", path=report)
     path = Path(report)
     ours = ours or _is_report
     if is_folder(report):
@@ -443,14 +467,22 @@ def execute(
     """
     wall = time.time() if started is None else started
     dev = _device(device, dry_run)
-    work_plan = plan(inputs, operation, outputs, options, overwrite=write.overwrite, started=wall)
     workers, capped = _workers(options.jobs)
-    if capped:
-        work_plan.notes.append(f"--jobs {options.jobs} lowered to {workers} ({JOBS_PER_CORE} per CPU core)")
     pools = not dry_run and getattr(operation, "pools", True)
     engine = make_engine(
-        options.engine, workers, torch_threads=1 if pools and workers > 1 and dev.startswith("cpu") else None
-    )
+        options.engine, workers, torch_threads=1 if pools and workers > 1 and dev.startswith("cpu") else None,
+        scheduler=options.scheduler, retries=options.retries,
+    )  # fmt: skip
+    work_plan = plan(inputs, operation, outputs, options, overwrite=write.overwrite, started=wall)
+    if capped:
+        work_plan.notes.append(f"--jobs {options.jobs} lowered to {workers} ({JOBS_PER_CORE} per CPU core)")
+    local = [p for p in (*inputs, outputs.output) if p is not None and p != STDIO and not is_url(p)]
+    if getattr(engine, "remote", False) and local:
+        work_plan.notes.append(
+            f"the dask scheduler at {getattr(engine, 'address', None)} runs this on its workers: they must see these "
+            "local paths as this machine does (a shared file system mounted at the same place); URLs (s3://...) "
+            "need none"
+        )
     jobs = [_with_stdin(job, stdin, read) for job in work_plan.jobs]
     work = Work(operation, read, replace(write, stdout_format=work_plan.stdout_format), dev, dry_run,
                 thumbs=options.html is not None and not dry_run)  # fmt: skip
@@ -459,8 +491,15 @@ def execute(
     for note in work_plan.notes:
         listener.note(note)
 
+    base = work_plan.jobs[0].base if work_plan.jobs else ""
+    again: list[Result] = []  # failures that may pass, held back: each input is told once, when final
+    last_round = options.retries == 0
+
     def handle(results: list[Result]) -> None:
         for result in results:
+            if result.passing and not last_round and result.source != STDIO:
+                again.append(result)
+                continue
             if work_plan.single and result.status == "skipped":
                 result.status = "failed"  # an output asked for by name that cannot be written
             if result.data is not None:
@@ -469,17 +508,39 @@ def execute(
             listener.add(result)
 
     handle(work_plan.failed)
-    size = options.batch_size or (4 if dev.startswith("cuda") else 1)
+    chunk: int = getattr(engine, "chunk", 1)
+    size = options.batch_size or (4 if dev.startswith("cuda") else chunk)
     # A group never takes more than its share of the jobs, so grouping for the GPU does
     # not leave workers idle: decoding and encoding, not pooling, dominate a batch.
     size = max(1, min(size, -(-len(jobs) // workers))) if jobs else 1
+    fn = partial(process_chunk, work=work)
+
+    def lost(chunk: list[Job], error: BaseException) -> None:  # a task that raised: its files failed
+        kind = type(error).__name__
+        lost_worker = kind in ("KilledWorker", "BrokenProcessPool")
+        why = f"lost with its worker ({kind}: {error})" if lost_worker else f"internal error: {kind}: {error}"
+        error_type = WorkerLostError if lost_worker else PoolcliError
+        handle([_failed(job.source, error_type(why, path=job.source), job) for job in chunk])
+
     try:
-        engine.run(partial(process_chunk, work=work), chunked(jobs, size), handle)
+        engine.run(fn, chunked(jobs, size), handle, lost)
+        for attempt in range(options.retries):  # files whose failure may pass, tried again after the others
+            if not again:
+                break
+            last_round = attempt == options.retries - 1
+            retry = [Job(r.source, r.target, r.figure, base=base) for r in again]
+            again.clear()
+            engine.run(fn, chunked(retry, 1), handle, lost)
     except KeyboardInterrupt:
         summary.interrupted = True
+        last_round = True
+        handle(again)  # not tried again: told as they last failed
         raise
     finally:
-        listener.finish(summary)
+        try:
+            engine.close()
+        finally:
+            listener.finish(summary)
     return summary
 
 

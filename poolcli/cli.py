@@ -520,10 +520,20 @@ def style_options(f: Callable) -> Callable:
 
 
 def _run_options(recursive: bool, follow_links: bool, jobs: int | None, batch_size: int | None, engine: str,
-                 on_collision: str, report: str | None) -> Any:  # fmt: skip
+                 scheduler: str | None, retries: int, on_collision: Any, report: str | None) -> Any:  # fmt: skip
     from .batch import RunOptions
 
-    return RunOptions(recursive, follow_links, jobs, batch_size, engine, on_collision, report)  # type: ignore[arg-type]
+    return RunOptions(
+        recursive=recursive,
+        follow_links=follow_links,
+        jobs=jobs,
+        batch_size=batch_size,
+        engine=engine,
+        on_collision=on_collision,
+        report=report,
+        scheduler=scheduler,
+        retries=retries,
+    )
 
 
 def run_options(f: Callable) -> Callable:
@@ -536,9 +546,17 @@ def run_options(f: Callable) -> Callable:
                      help="Images processed at once, each holding its decoded image in memory (at most 4 per CPU "
                      "core).  [default: the number of CPU cores]"),
         click.Option(["--batch-size"], type=click.IntRange(1, 1024), default=None, metavar="N",
-                     help="Images of one size pooled as one (N, C, H, W) tensor.  [default: 4 on CUDA, 1 on the CPU]"),
+                     help="Images of one size pooled as one (N, C, H, W) tensor; with --engine dask, files a task.  "
+                     "[default: 4 on CUDA or with --engine dask, else 1]"),
         click.Option(["--engine"], type=click.Choice(ENGINES), default="threads", show_default=True,
-                     help="Worker threads in this process, or worker processes."),
+                     help="Worker threads in this process, worker processes, or a Dask cluster (needs "
+                     "poolcli[dask]; a local one of -j worker processes unless --scheduler names one)."),
+        click.Option(["--scheduler"], default=None, metavar="ADDRESS",
+                     help="With --engine dask: the cluster's scheduler, e.g. tcp://127.0.0.1:8786.  [default: "
+                     "DASK_SCHEDULER_ADDRESS, else a local cluster]"),
+        click.Option(["--retries"], type=click.IntRange(0, 100), default=2, show_default=True, metavar="N",
+                     help="Try a file that failed for a reason that may pass (an I/O or network error, a lost "
+                     "worker) up to N more times, after the others."),
         click.Option(["--on-collision"], type=click.Choice(["rename", "refuse"]), default="rename", show_default=True,
                      help="When two inputs would write one output (a.jpg, a.png -> a.<op>.png): keep each source's "
                      "extension in the name (a.jpg.<op>.png), or stop before any work."),
@@ -816,8 +834,11 @@ def _many(inputs: tuple[str, ...]) -> bool:
     """Whether a run is more than one file named on its own (then it ends with a summary)."""
 
     from .discover import is_pattern
+    from .storage import as_path, is_url
 
-    return len(inputs) > 1 or any(os.path.isdir(i) or is_pattern(i) for i in inputs)
+    return len(inputs) > 1 or any(
+        is_pattern(i) or (as_path(i).is_dir() if is_url(i) else os.path.isdir(i)) for i in inputs
+    )
 
 
 def _binary(stream: Any) -> Any:

@@ -2,7 +2,9 @@
 
 Nothing is decoded here; a file in a folder is an image if its extension
 says so or its first bytes do (:func:`poolcli.sniff.looks_like_image`).
-Folders are walked lazily, so a tree of any size streams through.
+Folders are walked lazily, so a tree of any size streams through. A URL
+(``s3://bucket/raw/``) is found by the same rules, listed through fsspec
+(:mod:`poolcli.storage`); its sources' paths are :class:`~poolcli.storage.RemotePath` s.
 """
 
 from __future__ import annotations
@@ -13,15 +15,17 @@ import re
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 from .errors import ImageReadError, InputError, NoImagesAtTopError, NoImagesError
 from .ops import OUTPUT_NAME
 from .paths import IMAGE_EXTENSIONS, STDIO, TEMP_SUFFIX
 from .sniff import SNIFF_BYTES, looks_like_image
+from .storage import RemotePath, as_path, is_url, list_folder, read_head
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a plan holds one per input
 class Source:
     """One input found on the command line.
 
@@ -32,8 +36,8 @@ class Source:
     link named like an image).
     """
 
-    path: Path
-    root: Path | None = None
+    path: Path | RemotePath
+    root: Path | RemotePath | None = None
     error: InputError | None = None
 
 
@@ -43,7 +47,7 @@ def discover(
     recursive: bool = False,
     follow_links: bool = False,
     own_tag: str | None = None,
-    prune: Iterable[Path] = (),
+    prune: Iterable[Any] = (),
 ) -> Iterator[Source]:
     """The image files the command line names, in a stable order.
 
@@ -69,12 +73,16 @@ def discover(
         either way, so a link loop ends.
     """
     own = _own_output_matcher(own_tag)
-    pruned = {_folder_id(p) for p in prune} - {None}
+    prune = list(prune)
+    pruned: set[Any] = {_folder_id(p) for p in prune if not is_url(p)} - {None}
+    pruned |= {p for p in prune if isinstance(p, RemotePath)}
     for item in inputs:
-        path = Path(item)
+        path = as_path(item)
         if item == STDIO:
             yield Source(Path(STDIO))
-        elif os.path.isdir(path):  # os.path: a name too long to exist is a file that fails when read
+        elif (
+            path.is_dir() if isinstance(path, RemotePath) else os.path.isdir(path)
+        ):  # os.path: a name too long is no folder
             found = False
             for source in _walk(path, None if recursive else 0, follow_links, own, pruned):
                 found = True
@@ -82,7 +90,7 @@ def discover(
             if not found:
                 kind = NoImagesError if recursive else NoImagesAtTopError
                 yield Source(path, error=kind("is a directory with no images in it", path=path))
-        elif not os.path.lexists(path) and is_pattern(item):
+        elif is_pattern(item) and not (path.exists() if isinstance(path, RemotePath) else os.path.lexists(path)):
             found = False
             for source in _walk_pattern(item, follow_links, own, pruned):
                 found = True
@@ -100,15 +108,19 @@ def is_pattern(text: str) -> bool:
 
 def _walk_pattern(pattern: str, follow_links: bool, own: re.Pattern[str] | None, pruned: set) -> Iterator[Source]:
     # glob.glob's "**" follows links to folders with no loop check; walk with ours instead
-    parts = Path(pattern).parts
+    path = as_path(pattern)
+    parts = path.parts
     fixed = next((i for i, part in enumerate(parts) if is_pattern(part)), len(parts))
-    root, rest = Path(*parts[:fixed]) if fixed else Path("."), parts[fixed:]
-    if not os.path.isdir(root):
+    root: Path | RemotePath = Path(*parts[:fixed]) if fixed else Path(".")
+    if isinstance(path, RemotePath):
+        root = RemotePath(path.protocol, path=PurePosixPath(*parts[:fixed]))
+    rest = parts[fixed:]
+    if not (root.is_dir() if isinstance(root, RemotePath) else os.path.isdir(root)):
         return
     depth = None if "**" in rest else len(rest) - 1
     for source in _walk(root, depth, follow_links, own, pruned):
         unreadable_folder = source.error is not None and not isinstance(source.error, ImageReadError)
-        if unreadable_folder or _match_parts(source.path.relative_to(root).parts, rest):
+        if unreadable_folder or _match_parts(source.path.relative_to(root).parts, rest):  # type: ignore[arg-type]
             yield source
 
 
@@ -127,9 +139,12 @@ def _match_parts(names: tuple[str, ...], patterns: tuple[str, ...]) -> bool:
 
 
 def _walk(
-    root: Path, depth: int | None, follow_links: bool, own: re.Pattern[str] | None, pruned: set
+    root: Path | RemotePath, depth: int | None, follow_links: bool, own: re.Pattern[str] | None, pruned: set
 ) -> Iterator[Source]:
     """Image files below ``root``, ``depth`` folders deep at most (None: all)."""
+    if isinstance(root, RemotePath):
+        yield from _walk_remote(root, depth, own, pruned)
+        return
     seen: set[tuple[int, int] | None] = set()
     stack: list[tuple[Path, int]] = [(root, 0)]
     while stack:
@@ -166,7 +181,29 @@ def _walk(
         stack.extend(reversed(subfolders))
 
 
-def _skipped(path: Path, own: re.Pattern[str] | None) -> bool:
+def _walk_remote(root: RemotePath, depth: int | None, own: re.Pattern[str] | None, pruned: set) -> Iterator[Source]:
+    """:func:`_walk` through fsspec: one listing per folder, in the same order (storage has no links)."""
+    stack: list[tuple[RemotePath, int]] = [(root, 0)]
+    while stack:
+        folder, level = stack.pop()
+        try:
+            entries = list_folder(folder)
+        except OSError as exc:
+            yield Source(folder, root, error=InputError(_os_reason(exc), path=folder))
+            continue
+        subfolders = []
+        for path, is_folder in entries:
+            if is_folder:
+                if (depth is None or level < depth) and path not in pruned:
+                    subfolders.append((path, level + 1))
+            elif not _skipped(path, own) and (
+                path.suffix.lower() in IMAGE_EXTENSIONS or looks_like_image(read_head(str(path), SNIFF_BYTES))
+            ):
+                yield Source(path, root)
+        stack.extend(reversed(subfolders))
+
+
+def _skipped(path: Path | RemotePath, own: re.Pattern[str] | None) -> bool:
     name = path.name
     return name.endswith(TEMP_SUFFIX) or (own is not None and own.fullmatch(name) is not None)
 

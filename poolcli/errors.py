@@ -10,7 +10,7 @@ adds the flag that helps (``--overwrite``, ``--max-pixels``), in one place:
 
 from __future__ import annotations
 
-from pathlib import Path
+from os import PathLike
 
 
 class PoolcliError(Exception):
@@ -24,7 +24,7 @@ class PoolcliError(Exception):
         The file the problem is about; it is put in front of the message.
     """
 
-    def __init__(self, message: str, *, path: str | Path | None = None) -> None:
+    def __init__(self, message: str, *, path: str | PathLike[str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.path = None if path is None else str(path)
@@ -95,6 +95,10 @@ class EngineError(UsageProblem):
     """The engine asked for cannot run here (its package is not installed, ...)."""
 
 
+class StorageError(UsageProblem):
+    """A URL's storage cannot be used: fsspec does not know its protocol, or its package is missing."""
+
+
 # --- failures of one input: exit status 1, a batch goes on --------------------------
 
 
@@ -134,7 +138,7 @@ class ImageTooLargeError(ImageReadError):
     """
 
     def __init__(
-        self, width: int, height: int, limit: int, *, path: str | Path | None = None, what: str | None = None
+        self, width: int, height: int, limit: int, *, path: str | PathLike[str] | None = None, what: str | None = None
     ) -> None:
         text = what or f"{width}x{height} = {width * height:,} pixels"
         super().__init__(f"image too large: {text}, over the limit of {limit:,} pixels", path=path)
@@ -156,7 +160,7 @@ class FileTooLargeError(ImageReadError):
         The pixel cap the limit follows from.
     """
 
-    def __init__(self, size: int | None, limit: int, max_pixels: int, *, path: str | Path | None = None):
+    def __init__(self, size: int | None, limit: int, max_pixels: int, *, path: str | PathLike[str] | None = None):
         what = (
             f"file too large: {size:,} bytes, over {limit:,}"
             if size is not None
@@ -177,7 +181,9 @@ class ImageShapeError(InputError, ValueError):
         The shape of the image or tensor, where one is known.
     """
 
-    def __init__(self, message: str, *, shape: tuple[int, ...] | None = None, path: str | Path | None = None) -> None:
+    def __init__(
+        self, message: str, *, shape: tuple[int, ...] | None = None, path: str | PathLike[str] | None = None
+    ) -> None:
         super().__init__(message, path=path)
         self.shape = shape
 
@@ -211,6 +217,10 @@ class OutOfMemoryError(InputError, MemoryError):
     """
 
 
+class WorkerLostError(PoolcliError):
+    """The cluster gave up on a file: the workers running it died more often than it allows."""
+
+
 class OutputError(PoolcliError):
     """An output could not be written."""
 
@@ -218,7 +228,7 @@ class OutputError(PoolcliError):
 class OutputExistsError(OutputError):
     """The output exists and ``overwrite`` was not given."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | PathLike[str]) -> None:
         super().__init__("exists", path=path)
 
 

@@ -43,6 +43,7 @@ from .errors import (
 )
 from .paths import TEMP_SUFFIX, UMASK, temp_prefix
 from .sniff import DEFAULT_MAX_PIXELS, Header, looks_like_image, probe
+from .storage import is_url
 
 ColorMode = Literal["auto", "gray", "rgb", "unchanged"]
 WHITE: tuple[int, int, int] = (255, 255, 255)
@@ -81,7 +82,7 @@ FORMATS: dict[str, Format] = {
 }
 
 
-def output_format(path: str | Path) -> Format:
+def output_format(path: str | os.PathLike[str]) -> Format:
     """The format an output path's extension selects.
 
     Raises
@@ -538,6 +539,10 @@ def read_bytes(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
     FileTooLargeError
         More bytes than an image of ``max_pixels`` pixels can take.
     """
+    if is_url(path):  # s3://... and the like: through fsspec
+        from .storage import read_bytes as read_url
+
+        return read_url(str(path))
     p = Path(path)
     try:
         info = os.stat(p)  # before opening: opening a FIFO blocks, opening a device can act
@@ -870,7 +875,8 @@ def write_bytes(path: str | Path, data: bytes, overwrite: bool = False) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file + rename).
 
     Without ``overwrite`` an existing file is never replaced, even one that
-    appears while the data is being written. The temporary file sits in the
+    appears while the data is being written. A URL (``s3://...``) is written
+    through fsspec in one PUT (:func:`poolcli.storage.write_bytes`). The temporary file sits in the
     target's folder as ``.<random>.poolcli-tmp`` (``paths.TEMP_SUFFIX``),
     whatever the target's name.
 
@@ -885,6 +891,10 @@ def write_bytes(path: str | Path, data: bytes, overwrite: bool = False) -> Path:
         on most), or creating the folder, writing or renaming failed; an
         existing file at ``path`` is untouched.
     """
+    if is_url(path):  # an object store: one PUT, whole or not at all
+        from .storage import write_bytes as write_url
+
+        return write_url(str(path), data, overwrite=overwrite)  # type: ignore[return-value]
     return write_chunks(path, (data,), overwrite)
 
 

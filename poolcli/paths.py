@@ -5,6 +5,7 @@ Pure path logic: no image is opened here.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import socket
@@ -13,6 +14,7 @@ import zlib
 from pathlib import Path
 
 from .errors import OutputPathError
+from .storage import AnyPath, as_path, is_url
 
 #: Extensions treated as images when a folder is listed.
 IMAGE_EXTENSIONS = frozenset(
@@ -50,7 +52,7 @@ STDIO = "-"
 FIGURE_SUFFIX = ".compare.png"
 
 
-def default_extension(source: Path, fmt: str | None) -> str:
+def default_extension(source: AnyPath, fmt: str | None) -> str:
     """The output extension: ``fmt`` if given, else the source's, else ``.png``."""
     from .image_io import FORMATS
 
@@ -63,14 +65,15 @@ def default_extension(source: Path, fmt: str | None) -> str:
     return ext if ext in FORMATS else ".png"
 
 
-def output_name(source: Path, tag: str, fmt: str | None = None) -> str:
+def output_name(source: AnyPath, tag: str, fmt: str | None = None) -> str:
     """``<stem>.<tag><ext>``, e.g. ``photo.max-k2-s2.jpg``."""
     return f"{source.stem}.{tag}{default_extension(source, fmt)}"
 
 
 def is_folder(output: str) -> bool:
-    """Whether an ``-o`` value names a folder: it ends in ``/`` or is an existing folder."""
-    return output.endswith(("/", os.sep)) or os.path.isdir(output)
+    """Whether an ``-o`` value names a folder: it ends in ``/`` or is an existing folder (or URL prefix)."""
+    # os.path for a local path: a name too long to exist is not an error here (the write reports it)
+    return output.endswith(("/", os.sep)) or (as_path(output).is_dir() if is_url(output) else os.path.isdir(output))
 
 
 def figure_path(target: Path, where: str | None) -> Path:
@@ -83,8 +86,8 @@ def figure_path(target: Path, where: str | None) -> Path:
     if where is None:
         return target.parent / name
     if is_folder(where):
-        return Path(where) / name
-    return Path(where)
+        return as_path(where) / name  # type: ignore[return-value]
+    return as_path(where)  # type: ignore[return-value]
 
 
 def check_figure_path(path: str | Path) -> None:
@@ -93,8 +96,10 @@ def check_figure_path(path: str | Path) -> None:
         raise OutputPathError("figures are written as PNG; give a name ending in .png", path=path)
 
 
-def identity(path: str | Path) -> tuple[int, int] | None:
-    """The file's (device, inode), through links; None when there is no such file."""
+def identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """The file's (device, inode), through links; None when there is no such file (or for a URL)."""
+    if is_url(path):
+        return None
     try:
         st = os.stat(path)
     except (OSError, ValueError):
@@ -117,8 +122,10 @@ def check_not_input(source: Path, target: Path) -> None:
         raise OutputPathError("output is the input file itself; refusing to overwrite an input", path=target)
 
 
-def check_folder_usable(target: Path) -> None:
-    """Refuse a target whose parent path runs through a regular file."""
+def check_folder_usable(target: AnyPath) -> None:
+    """Refuse a target whose parent path runs through a regular file (object stores have no folders to check)."""
+    if is_url(target):
+        return
     for parent in [target.parent, *target.parent.parents]:
         # os.path, not Path: a name too long to exist is not an error here (the write reports it)
         if os.path.exists(parent):
@@ -128,12 +135,15 @@ def check_folder_usable(target: Path) -> None:
 
 
 def name_too_long(path: Path) -> str | None:
-    """Why ``path``'s file name cannot exist in its folder (over NAME_MAX), or None."""
+    """Why ``path``'s file name cannot exist in its folder (over NAME_MAX), or None (always for a URL)."""
+    if is_url(path):
+        return None
     size = len(os.fsencode(path.name))
     limit = _name_max(path.parent)
     return f"file name too long ({size} bytes, the limit is {limit})" if size > limit else None
 
 
+@functools.lru_cache(maxsize=1024)  # one question per output folder, not per file
 def _name_max(folder: Path) -> int:
     for parent in [folder, *folder.parents]:
         try:

@@ -18,6 +18,7 @@ Operations (what a job does to its image):
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 import traceback
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from .errors import ImageTooLargeError, OutputExistsError, PoolcliError, WriteError
 from .sniff import DEFAULT_MAX_PIXELS
 from .spec import PoolSpec
+from .storage import is_url
 
 if TYPE_CHECKING:
     import numpy as np
@@ -118,8 +120,8 @@ class Job:
     data: bytes | None = field(default=None, repr=False)
 
     def at(self, path: str) -> str:
-        """``path`` resolved against the client's working folder."""
-        return os.path.join(self.base, path) if self.base and path != STDIO else path
+        """``path`` resolved against the client's working folder (a URL is left as it is)."""
+        return os.path.join(self.base, path) if self.base and path != STDIO and not is_url(path) else path
 
     def outputs(self) -> list[str]:
         """The files this job writes, as shown (standard output left out)."""
@@ -139,6 +141,8 @@ class Result:
     report writes it. ``thumbs`` holds small JPEGs for a run's page
     (``original``, ``result``, ``figure``), made in the worker when
     :attr:`Work.thumbs` asks.
+    ``passing`` marks a failure whose cause may go away (see :func:`passing`):
+    a run tries that file again (``--retries``).
     """
 
     source: str
@@ -157,6 +161,7 @@ class Result:
     trace: str | None = None
     details: dict[str, Any] | None = None
     thumbs: dict[str, bytes] | None = field(default=None, repr=False)
+    passing: bool = False
 
 
 class Operation(Protocol):
@@ -498,7 +503,7 @@ def _load(job: Job, work: Work, result: Result) -> np.ndarray:
 
     if not work.write.overwrite:
         for output in job.outputs():
-            if os.path.lexists(job.at(output)):
+            if _lexists(job.at(output)):
                 raise OutputExistsError(output)
     if job.source == STDIO:
         if job.data is None:
@@ -520,13 +525,51 @@ def _check_output_pixels(rows: int, cols: int, max_pixels: int) -> None:
         )
 
 
-def _note_error(exc: PoolcliError, result: Result, job: Job) -> None:
+def _lexists(path: str) -> bool:
+    if is_url(path):
+        from .storage import exists
+
+        return exists(path)
+    return os.path.lexists(path)
+
+
+def _note_error(exc: PoolcliError, result: Result, job: Job, cause: BaseException | None = None) -> None:
     if exc.path is not None:
         exc.path = _as_shown(exc.path, job)
     elif job.source is not None:
         exc.path = job.source
     result.error, result.error_kind = str(exc), type(exc).__name__
     result.status = "skipped" if isinstance(exc, OutputExistsError) else "failed"
+    result.passing = result.status == "failed" and passing(cause or exc)
+
+
+#: OS errors that say something lasting about the file or its place: trying again cannot help.
+_LASTING = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)
+_LASTING_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in ("ELOOP", "ENAMETOOLONG", "EFBIG", "ENOSPC", "EDQUOT", "EROFS", "EINVAL", "EACCES", "EPERM")
+    if hasattr(errno, name)
+)
+
+
+def passing(error: BaseException) -> bool:
+    """Whether a file's failure may go away if it is tried again.
+
+    It is when an :class:`OSError` is behind it (the error itself, or what
+    a poolcli error was raised from) that is not about the file or its
+    place: an I/O error, a dropped connection, a storage service's refusal
+    to answer now. A missing file, a refusal of permission, a full disk,
+    a name too long, and every poolcli error of its own (a corrupt image,
+    one too large) are lasting.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError):
+            return not isinstance(current, _LASTING) and current.errno not in _LASTING_ERRNOS
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _as_shown(path: str, job: Job) -> str:
@@ -552,7 +595,7 @@ def _recorded(result: Result, job: Job) -> Iterator[None]:
     except MemoryError:
         _note_error(PoolcliError("out of memory"), result, job)
     except OSError as exc:  # beyond what the library turns into its own errors: still this file only
-        _note_error(WriteError(f"{exc.strerror or exc}"), result, job)
+        _note_error(WriteError(f"{exc.strerror or exc}"), result, job, cause=exc)
         result.trace = traceback.format_exc()
     except Exception as exc:
         _note_error(PoolcliError(f"internal error: {type(exc).__name__}: {exc}"), result, job)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import shutil
 import subprocess
@@ -149,3 +150,94 @@ def bomb() -> bytes:
     from .files import bilevel_png
 
     return bilevel_png(20000, 20000)
+
+
+# --- real services on 127.0.0.1: an S3-compatible server and a Dask cluster -------------------------------
+
+
+class S3:
+    """A bucket on the local S3 server: ``url("raw/a.png")`` is ``s3://<bucket>/raw/a.png``."""
+
+    def __init__(self, endpoint: str, bucket: str, fs) -> None:
+        self.endpoint, self.bucket, self.fs = endpoint, bucket, fs
+
+    def url(self, key: str = "") -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def env(self) -> dict[str, str]:
+        """What a subprocess needs to reach this server, in fsspec's and botocore's own variables."""
+        return {**os.environ, **s3_environment(self.endpoint)}
+
+    def keys(self, prefix: str = "") -> set[str]:
+        self.fs.invalidate_cache()
+        root = f"{self.bucket}/{prefix}".rstrip("/")
+        return {p[len(self.bucket) + 1 :] for p in self.fs.find(root)}
+
+
+def s3_environment(endpoint: str) -> dict[str, str]:
+    """Credentials for the test server only; nothing is looked up anywhere else (no instance metadata)."""
+    return {
+        "FSSPEC_S3_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "NO_PROXY": "127.0.0.1",
+    }
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """moto's S3 server on 127.0.0.1 (a free port), for a test module; stopped at its end."""
+    pytest.importorskip("s3fs", reason="object storage tests need poolcli[s3] (s3fs)")
+    server_module = pytest.importorskip("moto.server", reason="object storage tests need moto[server] (poolcli[test])")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3(s3_endpoint, monkeypatch) -> S3:
+    """A new bucket; this process's fsspec reaches the server through FSSPEC_S3_ENDPOINT_URL and AWS_* variables."""
+    import uuid
+
+    import fsspec.config
+    import s3fs
+
+    for name, value in s3_environment(s3_endpoint).items():
+        monkeypatch.setenv(name, value)
+    # fsspec reads FSSPEC_* variables when it is imported; this process imported it already
+    monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": s3_endpoint})
+    fs = s3fs.S3FileSystem(endpoint_url=s3_endpoint, key="testing", secret="testing")
+    bucket = f"poolcli-{uuid.uuid4().hex[:12]}"
+    fs.mkdir(bucket)
+    return S3(s3_endpoint, bucket, fs)
+
+
+#: A LocalCluster on 127.0.0.1 only (TCP), without a dashboard (its health server on any free port).
+LOOPBACK_CLUSTER = {
+    "protocol": "tcp", "host": "127.0.0.1", "dashboard_address": None,
+    "scheduler_kwargs": {"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def dask_scheduler():
+    """A Dask cluster on 127.0.0.1 (TCP) with two in-process workers, for a test module: its address.
+
+    Closed with the module, so that its threads are gone before other tests run
+    (Hypothesis objects to threads drawing from ``random`` during its tests).
+    """
+    distributed = pytest.importorskip("distributed", reason="dask engine tests need poolcli[dask]")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, **LOOPBACK_CLUSTER)
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()

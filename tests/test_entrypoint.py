@@ -41,7 +41,7 @@ def test_help_and_version_import_nothing_heavy():
         "from poolcli.cli import cli\n"
         "for args in (['--help'], ['--version'], ['max', '--help'], ['compare', '--help']):\n"
         "    assert cli.main(args, standalone_mode=False) == 0, args\n"
-        "heavy = sorted(m for m in ('torch', 'cv2', 'matplotlib', 'numpy') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('torch', 'cv2', 'matplotlib', 'numpy', 'fsspec', 'dask', 'distributed') if m in sys.modules)\n"
         "print('HEAVY', heavy)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

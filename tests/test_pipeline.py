@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from poolcli.pipeline import Job, Pooling, Work, process, process_chunk
+from poolcli.errors import ImageReadError
+from poolcli.pipeline import Job, Pooling, Work, passing, process, process_chunk
 from poolcli.spec import PoolSpec
 
 from .conftest import cuda, write_rgb
@@ -92,3 +94,33 @@ def test_global_and_info_return_values(tmp_path):
     }
     info = process(Job(str(source)), Work(Describing((("max", PoolSpec.make("max", kernel=3)),))))
     assert info.values["ops"] == {"max": {"knobs": "max k=3 s=3", "size": [1, 2]}}
+
+
+def _raised_from(cause: BaseException) -> Exception:
+    try:
+        try:
+            raise cause
+        except OSError:
+            raise ImageReadError("reason", path="a.png") from None
+    except ImageReadError as exc:
+        return exc
+
+
+@pytest.mark.parametrize(
+    ("error", "may_pass"),
+    [
+        (OSError(errno.EIO, "Input/output error"), True),
+        (ConnectionResetError(errno.ECONNRESET, "reset"), True),
+        (TimeoutError("timed out"), True),
+        (FileNotFoundError(errno.ENOENT, "gone"), False),
+        (PermissionError(errno.EACCES, "no"), False),
+        (OSError(errno.ENOSPC, "No space left on device"), False),
+        (OSError(errno.EFBIG, "File too large"), False),
+        (_raised_from(OSError(errno.EIO, "Input/output error")), True),
+        (_raised_from(FileNotFoundError(errno.ENOENT, "gone")), False),
+        (ImageReadError("not a recognised image format", path="a.png"), False),
+        (MemoryError(), False),
+    ],
+)
+def test_which_failures_may_pass(error, may_pass):
+    assert passing(error) is may_pass
