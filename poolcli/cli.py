@@ -26,7 +26,6 @@ import click
 from . import __version__, ops
 from .engines import ENGINES
 from .errors import ParameterError, PoolcliError, UsageProblem
-from .explain import explainable_ops as explain_ops
 from .sniff import DEFAULT_MAX_PIXELS
 from .spec import KNOB_LIMIT, PoolSpec, parse_pair, parse_ratio, parse_size
 
@@ -728,8 +727,8 @@ def info_cmd(inputs: tuple[str, ...], knobs: dict[str, Any], as_json: bool, read
 
 @cli.command("explain", context_settings=CONTEXT)
 @click.argument("image", required=False, metavar="[IMAGE]")
-@click.option("--op", type=click.Choice(explain_ops()), default="max", show_default=True,
-              help="The pooling to explain.")  # fmt: skip
+@click.option("--op", type=click.Choice(ops.window_ops()), default="max", show_default=True,
+              help="The pooling to explain (max, avg and min have step-by-step text so far).")  # fmt: skip
 @knob_options(("kernel", "stride", "padding", "dilation", "ceil_mode", "count_include_pad", "divisor"))
 @click.option("--region", metavar="ROW,COL,H,W", default=None,
               help="The cells of IMAGE to explain: first row, first column, height, width (at most 16x16). "
