@@ -11,7 +11,8 @@ array([[ 5,  7],
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+# typing costs milliseconds at start-up, where a Ctrl-C must already be poolcli's to handle
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
@@ -78,6 +79,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .errors import (
         DeviceError,
         FileTooLargeError,
