@@ -169,7 +169,7 @@ def test_several_inputs_into_a_new_folder_without_a_slash(invoke, rgb_png, gray_
 
 
 def test_every_command_has_help_ending_with_an_example(invoke):
-    for name, command in cli.commands.items():
+    for name, command in cli.all_commands().items():
         result = invoke(name, "--help")
         assert result.exit_code == 0
         assert command.help and command.help.strip()
