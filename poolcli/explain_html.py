@@ -20,6 +20,7 @@ from html import escape
 from pathlib import Path
 
 from .explain import Explanation
+from .htmlpage import page_head
 
 #: What the page's ``<meta name="generator">`` says (how tests and tools recognise it).
 GENERATOR = "poolcli explain"
@@ -51,8 +52,7 @@ def render(e: Explanation) -> str:
     channels = "".join(e.channels)
     shown = {"Y": "gray values", "RGB": "R, G, B values per cell"}.get(channels, f"channel {channels}")
     return _PAGE.format(
-        title=escape(e.title),
-        generator=GENERATOR,
+        head=page_head(generator=GENERATOR, title=e.title, style=_STYLE),
         heading=escape(f"{e.spec.op} pooling, step by step"),
         knobs=escape(e.spec.describe()),
         source=escape(where),
@@ -67,7 +67,6 @@ def render(e: Explanation) -> str:
         overview=overview,
         steps=steps,
         data=data,
-        style=_STYLE,
         script=_SCRIPT,
     )
 
@@ -79,16 +78,7 @@ def write_page(path: str | Path, e: Explanation, *, overwrite: bool = False) -> 
     return write_bytes(path, render(e).encode("utf-8"), overwrite=overwrite)
 
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="generator" content="{generator}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>{style}</style>
-</head>
-<body>
+_PAGE = """{head}
 <header>
 <h1>{heading}</h1>
 <p class="knobs"><code>{knobs}</code> on {source}: {size} cells in, {out} out ({dtype}, {shown})</p>

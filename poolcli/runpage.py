@@ -21,6 +21,7 @@ from typing import IO
 
 from . import __version__
 from .batch import Listener, Summary
+from .htmlpage import page_head
 from .pipeline import Result, shape_text
 
 #: What the page's ``<meta name="generator">`` says: how an earlier page is recognised (and may be replaced).
@@ -197,9 +198,7 @@ def _head(page: RunPage, summary: Summary, line: str) -> str:
         )
     notes = "".join(f"<li>{escape(n)}</li>" for n in page.notes)
     return _HEAD.format(
-        generator=GENERATOR,
-        title=escape(f"poolcli: {page.label}"),
-        style=_STYLE,
+        head=page_head(generator=GENERATOR, title=f"poolcli: {page.label}", style=_STYLE),
         label=escape(page.label),
         command=escape(page.command),
         when=escape(page.when),
@@ -213,16 +212,7 @@ def _head(page: RunPage, summary: Summary, line: str) -> str:
     )
 
 
-_HEAD = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="generator" content="{generator}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>{style}</style>
-</head>
-<body>
+_HEAD = """{head}
 <header>
 <h1>{label}</h1>
 <p class="cmd"><code>{command}</code> · {when} · poolcli {version}</p>

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal, TypeVar, Union
 
 from . import ops
 from .errors import ImageShapeError, ParameterError, WindowTooLargeError
@@ -85,15 +86,7 @@ def parse_size(value: object, name: str = "size") -> Size:
             raise ParameterError(name, value, f"each side must be at most {KNOB_LIMIT:,}")
         return v
 
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ParameterError(name, value, "expected (rows, cols)")
-        return (side(value[0]), side(value[1]))
-    if isinstance(value, str) and re.search(r"[xX×,]", value):
-        a, b = re.split(r"[xX×,]", value, maxsplit=1)
-        return (side(a), side(b))
-    s = side(value)
-    return (s, s)
+    return _two_sides(value, name, side)
 
 
 def parse_ratio(value: object, name: str = "ratio") -> Ratio:
@@ -111,6 +104,14 @@ def parse_ratio(value: object, name: str = "ratio") -> Ratio:
             raise ParameterError(name, _show_ratio(value), "each side must be a number between 0 and 1 (exclusive)")
         return r
 
+    return _two_sides(value, name, side)
+
+
+_T = TypeVar("_T")
+
+
+def _two_sides(value: object, name: str, side: Callable[[object], _T]) -> tuple[_T, _T]:
+    """``(rows, cols)`` from a pair, ``"AxB"`` (or ``A,B``, ``A×B``) or one value for both, each read by ``side``."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ParameterError(name, value, "expected (rows, cols)")
@@ -118,8 +119,8 @@ def parse_ratio(value: object, name: str = "ratio") -> Ratio:
     if isinstance(value, str) and re.search(r"[xX×,]", value):
         a, b = re.split(r"[xX×,]", value, maxsplit=1)
         return (side(a.strip()), side(b.strip()))
-    r = side(value.strip() if isinstance(value, str) else value)
-    return (r, r)
+    one = side(value.strip() if isinstance(value, str) else value)
+    return (one, one)
 
 
 def _show_ratio(value: object) -> object:
