@@ -423,6 +423,11 @@ def _clash_message(clashes: list[list[int]], pending: list[tuple[Source, Path | 
 # --- running ----------------------------------------------------------------------------------------
 
 
+def will_pool(operation: Any, dry_run: bool) -> bool:
+    """Whether a run of ``operation`` pools (so imports torch); a dry run and ``info`` do not."""
+    return not dry_run and getattr(operation, "pools", True)
+
+
 def execute(
     inputs: Sequence[str],
     operation: Any,
@@ -468,7 +473,7 @@ def execute(
     wall = time.time() if started is None else started
     dev = _device(device, dry_run)
     workers, capped = _workers(options.jobs)
-    pools = not dry_run and getattr(operation, "pools", True)
+    pools = will_pool(operation, dry_run)
     engine = make_engine(
         options.engine, workers, torch_threads=1 if pools and workers > 1 and dev.startswith("cpu") else None,
         scheduler=options.scheduler, retries=options.retries,

@@ -93,3 +93,26 @@ def test_ctrl_c_while_starting_is_quiet(tmp_path, rgb_png):
             continue
         assert proc.returncode in (130, -signal.SIGINT), (delay, proc.returncode, err)
         assert "Traceback" not in err, (delay, err)
+
+
+def test_only_poolcli_s_own_process_freezes_its_imports(tmp_path, rgb_png, invoke):
+    """The console script exempts torch's objects from garbage collection (0.5 s of a small run, issue 14);
+    a library caller or a test runner keeps its collector as it was."""
+    import gc
+
+    code = (
+        "import gc, sys\n"
+        "from poolcli.cli import main\n"
+        f"sys.argv = ['poolcli', 'max', {str(rgb_png)!r}, '-o', {str(tmp_path / 'a.png')!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    print('EXIT', exc.code, 'FROZEN', gc.get_freeze_count() > 100000)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip().splitlines()[-1] == "EXIT 0 FROZEN True", proc.stderr
+    assert (tmp_path / "a.png").is_file()
+    before = gc.get_freeze_count()
+    result = invoke("max", rgb_png, "-o", tmp_path / "b.png")
+    assert result.exit_code == 0, result.stderr
+    assert gc.get_freeze_count() == before
