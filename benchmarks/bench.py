@@ -272,7 +272,20 @@ def run_case(case: Case, image: np.ndarray, rounds: int, warmup: int, slow_round
             verdict = check(fn(image), ours, case.op)
             vs = f"{t / mine:8.1f}x"
         lines.append(f"  {name:<26}{t:9.2f} ms {best:9.2f} ms {t / floor:7.1f}x {vs:>9}  {verdict}")
+    if case.op == "avg":
+        lines.append(avg_target(case, {k: ms[k][0] for k in ("OpenCV", "Pillow reduce") if k in ms}, mine))
     return lines
+
+
+def avg_target(case: Case, rivals: dict[str, float], mine: float) -> str:
+    """Issue 14's average target beside its ratio: k=2 at most 1.0x INTER_AREA, every case at most 1.5x the nearest rival."""
+    if not rivals:
+        return "  target: no OpenCV or Pillow equivalent for this case"
+    name = min(rivals, key=rivals.__getitem__)
+    ratio = mine / rivals[name]
+    limit = 1.0 if case.kernel == case.stride == (2, 2) else 1.5
+    verdict = "met" if ratio <= limit else "MISSED"
+    return f"  poolcli / {name} (the faster rival): {ratio:.2f}x, target <= {limit:g}x: {verdict}"
 
 
 # --- global and adaptive ------------------------------------------------------------------------
