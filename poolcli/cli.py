@@ -691,7 +691,8 @@ def compare_cmd(inputs: tuple[str, ...], panels: tuple[str, ...], kernels: tuple
     Written as <stem>.compare-k<K>-s<S>.png beside the input (the knobs in
     the name), or to -o FILE.png, or into -o DIR. --count-include-pad and
     --divisor apply to the ops that take them (avg). The kernel is 8 unless
-    -k or --kernels says otherwise: on a typical photo, 2x2 panels look alike.
+    -k or --kernels says otherwise: on a typical photo, 2x2 panels look alike
+    (7 with blur or maxblur, whose filters stop there).
 
     \b
     Example:
@@ -700,13 +701,13 @@ def compare_cmd(inputs: tuple[str, ...], panels: tuple[str, ...], kernels: tuple
       poolcli compare sample_images/pattern8x8.png -k 2 --annotate --diff
       poolcli compare photo.jpg --ops max,avg -k 2 --shift 2
     """
-    from .compare import DEFAULT_KERNEL, Comparison
+    from .compare import Comparison, default_kernel
     from .pipeline import Comparing
 
     kernel = knobs.pop("kernel")
     if kernels is None:
         source = click.get_current_context().get_parameter_source("kernel")
-        kernels = (DEFAULT_KERNEL if source == click.core.ParameterSource.DEFAULT else kernel,)
+        kernels = (default_kernel(panels) if source == click.core.ParameterSource.DEFAULT else kernel,)
     comparison = Comparison.make(panels, kernels, diff=diff, **knobs)
     operation: Any = Comparing(comparison, style)
     if shift is not None:

@@ -8,6 +8,7 @@ with :mod:`poolcli.pooling` and hands :mod:`poolcli.figures` the panels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,17 @@ if TYPE_CHECKING:
 DEFAULT_PANELS: tuple[str, ...] = ("max", "avg", "min", "adaptive")
 #: Its default kernel: on a typical photo, 2x2 panels look alike; 8x8 shows what each op keeps.
 DEFAULT_KERNEL = 8
+
+
+def default_kernel(panels: Sequence[str]) -> int:
+    """The kernel a figure of ``panels`` gets when none is given: :data:`DEFAULT_KERNEL`, or less
+    where a panel's op takes no larger one (blur pooling's filters go up to 7 taps).
+
+    >>> default_kernel(["max", "avg"]), default_kernel(["max", "blur"])
+    (8, 7)
+    """
+    limits = [ops.panel_op(p)[0].kernel_max for p in panels]
+    return min([DEFAULT_KERNEL, *(k for k in limits if k is not None)])
 
 
 @dataclass(frozen=True)
@@ -51,7 +63,7 @@ class Comparison:
     def make(
         cls,
         panels: tuple[str, ...] = DEFAULT_PANELS,
-        kernels: tuple[PairLike, ...] = (DEFAULT_KERNEL,),
+        kernels: tuple[PairLike, ...] | None = None,
         *,
         diff: bool = False,
         **knobs: Any,
@@ -59,7 +71,7 @@ class Comparison:
         """Validate a comparison before any image is read.
 
         Each kernel is pooled with the ``stride`` in ``knobs`` (default: that
-        kernel). The window knobs (``stride``, ``padding``, ``dilation``,
+        kernel); no ``kernels``: one, :func:`default_kernel`. The window knobs (``stride``, ``padding``, ``dilation``,
         ``ceil_mode``) go to every windowed op, which refuses what it does
         not take (avg and ``dilation``); the others (``count_include_pad``,
         ``divisor``) only to the ops that take them.
@@ -73,6 +85,8 @@ class Comparison:
             raise ParameterError("ops", None, f"name at least one of {', '.join(ops.panel_names())}")
         if len(set(panels)) != len(panels):
             raise ParameterError("ops", ",".join(panels), "lists an op twice")
+        if kernels is None:
+            kernels = (default_kernel(panels),)
         if not kernels:
             raise ParameterError("kernels", None, "name at least one kernel")
         infos = [ops.panel_op(panel) for panel in panels]

@@ -213,6 +213,16 @@ def test_compare_names_carry_the_knobs_and_the_default_shows_a_difference(invoke
     assert "standard output" not in text and "<stem>.compare-k<K>-s<S>.png" in " ".join(text.split())
 
 
+def test_compare_with_blur_panels_takes_the_largest_kernel_blur_has(invoke, rgb_png):
+    """Blur pooling's filters stop at 7 taps: its default figure is k=7, and -k 8 is still refused, naming the limit."""
+    result = invoke("compare", rgb_png, "--ops", "max,blur,maxblur", "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(f"{rgb_png} -> {rgb_png.with_name('photo.compare-k7-s7.png')} (wrote;")
+    result = invoke("compare", rgb_png, "--ops", "max,blur", "-k", "8", "--device", "cpu")
+    assert result.exit_code == 2 and "at most 7 for blur pooling" in result.stderr
+    assert not rgb_png.with_name("photo.compare-k8-s8.png").exists()
+
+
 def test_jpeg_quality(invoke, tmp_path, rng):
     """Item 27: --quality sets JPEG and WebP quality; the default keeps pooled values close."""
     smooth = np.add.outer(np.arange(64), np.arange(96)).astype(np.uint8)

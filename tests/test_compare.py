@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 import poolcli
 from poolcli.compare import Comparison, comparison_grid
+from poolcli.errors import ParameterError
 from poolcli.figures import FigureStyle, make_figure
 
 from .files import panels_of
@@ -23,10 +26,6 @@ def test_grid_of_ops_and_kernels_has_its_panels_and_titles(rgb_png):
 
 
 def test_a_comparison_is_checked_before_any_image_is_read():
-    import pytest
-
-    from poolcli.errors import ParameterError
-
     with pytest.raises(ParameterError, match="lists an op twice"):
         Comparison.make(("max", "max"))
     with pytest.raises(ParameterError, match="dilation 2: avg pooling has no dilation"):
@@ -48,3 +47,10 @@ def test_difference_panels_compare_each_op_with_the_first():
     grid = comparison_grid(image, Comparison.make(("avg", "max", "min"), (2,), diff=True))
     titles = [p.title.split("\n")[0] for p in grid[1] if p is not None]
     assert titles == ["|avg − max|", "|avg − min|"]
+
+
+def test_without_kernels_a_comparison_takes_the_largest_default_every_panel_allows():
+    assert {spec.kernel for spec in Comparison.make(("max", "avg")).columns[0].specs} == {(8, 8)}
+    assert {spec.kernel for spec in Comparison.make(("max", "blur")).columns[0].specs} == {(7, 7)}
+    with pytest.raises(ParameterError, match="at most 7"):
+        Comparison.make(("max", "maxblur"), (8,))
