@@ -29,6 +29,14 @@ the same sense as the torch path (integers equal to the NumPy reference).
   quotient. Whether this OpenCV build computes ``(s + 2) >> 2`` is checked
   once per process on a probe image (:func:`area2_is_half_up`); if not,
   the torch path is used.
+* :func:`area_into`: any other average whose windows tile the image
+  (kernel = stride, no padding) on 8- and 16-bit images: OpenCV's
+  ``INTER_AREA`` at an integer scale sums each window exactly and rounds
+  ``sum * (1.f / area)`` to nearest, ties to even (``cvRound``). That is the
+  exact half-to-even mean when ``1 / area`` is exact in float (area a power
+  of two) and when ties cannot happen (odd area) and the float error stays
+  below the gap to the nearest half; :func:`area_is_exact` admits only those
+  areas and checks this build on probe images once per process.
 """
 
 from __future__ import annotations
@@ -492,3 +500,77 @@ def _resize_into(cv2, src: np.ndarray, dst: np.ndarray) -> None:
     got = cv2.resize(src, (dst.shape[1], dst.shape[0]), dst=dst, interpolation=cv2.INTER_AREA)
     if not np.shares_memory(got, dst):  # OpenCV made its own array: copy it in
         np.copyto(dst, got.reshape(dst.shape))
+
+
+# --- tiling averages through OpenCV ------------------------------------------------------------
+
+
+def _area_admissible(dtype: np.dtype, area: int) -> bool:
+    """Areas whose ``cvRound(sum * (1.f / area))`` is the exact half-to-even mean, by arithmetic.
+
+    OpenCV sums 16-bit windows in float: exact while ``area * 65535 < 2**24``.
+    A power-of-two area divides exactly. For an odd area no mean is a tie,
+    and a non-tie mean lies at least ``1 / (2 area)`` from a half, more than
+    the product's float error (under ``top * 2**-22``) while ``area * top < 2**21``.
+    """
+    top = int(np.iinfo(dtype).max)
+    if area < 2 or area * top >= 1 << 24:
+        return False
+    return area & (area - 1) == 0 or (area % 2 == 1 and area * top < 1 << 21)
+
+
+@functools.cache
+def area_is_exact(dtype: str, kh: int, kw: int) -> bool:
+    """Whether OpenCV's INTER_AREA at scale ``kh`` x ``kw`` gives the exact half-to-even mean of this dtype.
+
+    Admissible areas only (:func:`_area_admissible`); then checked on random
+    images of 1, 3 and 4 channels and on images of few values (many ties).
+    """
+    import cv2
+
+    dt = np.dtype(dtype)
+    if not _area_admissible(dt, kh * kw):
+        return False
+    rng = np.random.default_rng(20261202)
+    top = int(np.iinfo(dt).max)
+    for c in (1, 3, 4):
+        for rows, cols in ((2, 3), (5, 33)):
+            image = rng.integers(0, top + 1, (rows * kh, cols * kw, c), dtype=dt)
+            few = rng.choice(np.array([0, 1, top - 1, top], dtype=dt), size=image.shape)
+            for probe in (image, few):
+                out = np.empty((rows, cols, c), dt)
+                _resize_into(cv2, probe if c > 1 else probe[:, :, 0], out if c > 1 else out[:, :, 0])
+                s = probe.astype(np.int64).reshape(rows, kh, cols, kw, c).sum(axis=(1, 3))
+                q, r = np.divmod(s, kh * kw)
+                want = q + ((2 * r > kh * kw) | ((2 * r == kh * kw) & (q % 2 == 1)))
+                if not np.array_equal(out, want):
+                    return False
+    return True
+
+
+def area_into(x: torch.Tensor, out: torch.Tensor, kh: int, kw: int) -> bool:
+    """Exact average over ``kh`` x ``kw`` tiles (stride = kernel, no padding) of CPU tensor ``x``; False if not handled.
+
+    The caller has checked the spec (no padding, no ceil overhang, no divisor
+    but the area). Handles uint8 and uint16 with pieces of 1, 3 or 4 channels,
+    where :func:`area_is_exact` holds.
+    """
+    import cv2
+
+    pieces, targets = planes(x), planes(out)
+    if pieces is None or targets is None or len(pieces) != len(targets):
+        return False
+    dtype = pieces[0][2].dtype
+    if dtype not in (np.uint8, np.uint16) or not area_is_exact(dtype.name, kh, kw):
+        return False
+    if not all(p.shape[2] in (1, 3, 4) and rows_contiguous(p) for _, _, p in pieces):
+        return False
+    if not all(t.flags.c_contiguous for _, _, t in targets):
+        return False
+    oh, ow = out.shape[2:]
+    for (_, _, src), (_, _, dst) in zip(pieces, targets):
+        src = src[: kh * oh, : kw * ow]
+        if dst.shape[2] == 1:
+            src, dst = src[:, :, 0], dst[:, :, 0]
+        _resize_into(cv2, src, dst)
+    return True

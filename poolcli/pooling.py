@@ -337,7 +337,10 @@ def pool_tensor(x: torch.Tensor, spec: PoolSpec, *, band_rows: int | None = None
     rows, cols = spec.plan(x.shape[2], x.shape[3])
     red = _Reduction.make(spec, x)
     (out,) = _empty(x, red.layout, ((x.shape[0], x.shape[1], rows.out, cols.out), x.dtype))
-    if _on_cpu(x) and _is_halving_average(x, spec, rows, cols) and _cpu.avg2_into(x, out, band_rows):
+    tile = _tiling_average(x, spec, rows, cols) if _on_cpu(x) else None
+    if tile == (2, 2) and _cpu.avg2_into(x, out, band_rows):
+        return out
+    if tile is not None and tile != (2, 2) and _cpu.area_into(x, out, *tile):
         return out
     step = band_rows or _band_rows(x, rows, cols, red)
     scratch = _Scratch.make(x, rows, cols, red, min(step, rows.out))
@@ -472,20 +475,25 @@ def _bytes(n: int) -> str:
     return f"{n} bytes"
 
 
-def _is_halving_average(x: torch.Tensor, spec: PoolSpec, rows: AxisPlan, cols: AxisPlan) -> bool:
-    """An exact 2x2, stride-2 average with no padding and no partial window (OpenCV's halving)."""
+def _tiling_average(x: torch.Tensor, spec: PoolSpec, rows: AxisPlan, cols: AxisPlan) -> tuple[int, int] | None:
+    """The kernel of an 8- or 16-bit average whose windows tile the image (OpenCV's INTER_AREA), else None.
+
+    Kernel = stride, no padding, no partial window, the divisor the window's area.
+    """
     if spec.op != "avg":
-        return False
+        return None
     import torch
 
-    return (
+    kh, kw = spec.kernel
+    tiles = (
         x.dtype in (torch.uint8, torch.uint16)
-        and spec.kernel == (2, 2)
-        and spec.stride == (2, 2)
-        and spec.divisor in (None, 4)
+        and spec.stride == spec.kernel
+        and rows.dilation == cols.dilation == 1
+        and spec.divisor in (None, kh * kw)
         and rows.before == cols.before == 0
         and _after(rows, x.shape[2]) == _after(cols, x.shape[3]) == 0
     )
+    return (kh, kw) if tiles else None
 
 
 def _ordered(x: torch.Tensor) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:

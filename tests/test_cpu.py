@@ -132,6 +132,75 @@ def test_halving_leaves_the_input_alone(rng):
     np.testing.assert_array_equal(image, before)
 
 
+# --- tiling averages through OpenCV's INTER_AREA -------------------------------------------------
+
+
+def test_this_opencv_averages_tiles_exactly_where_the_arithmetic_says_it_can():
+    """Powers of two and small odd areas go to OpenCV; 2x3 (1/6 inexact, ties possible) never does."""
+    for dtype in ("uint8", "uint16"):
+        for kernel in ((4, 4), (3, 3), (8, 8), (2, 4), (1, 2), (5, 5)):
+            assert _cpu.area_is_exact(dtype, *kernel), (dtype, kernel)
+        assert not _cpu.area_is_exact(dtype, 2, 3) and not _cpu.area_is_exact(dtype, 6, 1)
+    assert not _cpu.area_is_exact("uint16", 7, 7)  # odd, but 49 * 65535 leaves too little float margin
+    assert not _cpu.area_is_exact("uint16", 32, 16)  # 16-bit sums past 2**24 lose bits in OpenCV's float
+
+
+@st.composite
+def tiling_case(draw):
+    dtype = draw(st.sampled_from(["uint8", "uint16"]))
+    kernel = draw(st.sampled_from([(3, 3), (4, 4), (2, 4), (4, 2), (1, 2), (3, 1), (8, 8), (5, 5), (2, 3)]))
+    h = draw(st.integers(kernel[0], 4 * kernel[0] + 3))
+    w = draw(st.integers(kernel[1], 4 * kernel[1] + 3))
+    channels = draw(st.sampled_from([None, 1, 2, 3, 4]))
+    shape = (h, w) if channels is None else (h, w, channels)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    top = np.iinfo(dtype).max
+    if draw(st.booleans()):
+        image = random_image(rng, shape, dtype)
+    else:  # few values: many sums are ties
+        image = rng.choice(np.array([0, 1, 2, 3, top - 1, top], dtype=dtype), size=shape)
+    kwargs = dict(kernel=kernel, divisor=draw(st.sampled_from([None, kernel[0] * kernel[1]])))
+    return image, kwargs
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiling_case())
+def test_tiling_average_equals_reference(case):
+    image, kwargs = case
+    assert_same(poolcli.pool(image, "avg", **kwargs), reference.pool(image, "avg", **kwargs))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_tiling_averages_take_opencv_and_round_every_tie_to_even(dtype, rng):
+    top = int(np.iinfo(dtype).max)
+    for kh, kw in ((4, 4), (3, 3), (2, 4), (8, 8)):
+        area = kh * kw
+        image = rng.choice(np.array([0, 1, top - 1, top], dtype=dtype), size=(9 * kh, 7 * kw, 3))
+        x = torch.from_numpy(image).permute(2, 0, 1)[None]
+        out = torch.empty((1, 3, 9, 7), dtype=x.dtype).contiguous(memory_format=torch.channels_last)
+        assert _cpu.area_into(x, out, kh, kw)  # the OpenCV path, not the torch one
+        sums = image.astype(np.int64).reshape(9, kh, 7, kw, 3).sum(axis=(1, 3))
+        want = np.vectorize(lambda s, a=area: half_even(int(s), a))(sums).astype(dtype)
+        np.testing.assert_array_equal(out[0].permute(1, 2, 0).numpy(), want)
+        np.testing.assert_array_equal(poolcli.pool(image, "avg", kernel=(kh, kw)), want)
+
+
+def test_tiling_falls_back_when_opencv_rounds_otherwise(monkeypatch, rng):
+    image = random_image(rng, (36, 44, 3), np.uint16)
+    calls = []
+    monkeypatch.setattr(_cpu, "area_is_exact", lambda *a: calls.append(a) or False)
+    np.testing.assert_array_equal(poolcli.pool(image, "avg", kernel=4), reference.pool(image, "avg", kernel=4))
+    assert calls == [("uint16", 4, 4)]
+
+
+def test_windows_that_do_not_tile_never_take_the_tiling_path(monkeypatch, rng):
+    image = random_image(rng, (36, 44, 3), np.uint8)
+    monkeypatch.setattr(_cpu, "area_into", lambda *a: pytest.fail(f"area_into called for {a[2:]}"))
+    for kwargs in (dict(kernel=4, stride=2), dict(kernel=4, padding=1), dict(kernel=5, ceil_mode=True),
+                   dict(kernel=4, divisor=15)):  # fmt: skip
+        np.testing.assert_array_equal(poolcli.pool(image, "avg", **kwargs), reference.pool(image, "avg", **kwargs))
+
+
 # --- adaptive ------------------------------------------------------------------------------------
 
 
