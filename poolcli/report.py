@@ -50,6 +50,8 @@ def summary_line(summary: Summary, seconds: float) -> str:
 
     >>> summary_line(Summary(written=412, skipped=3, failed=2), 8.1)
     '412 written, 3 skipped (exist), 2 failed in 8.1 s, 51 img/s'
+    >>> summary_line(Summary(written=6), 18.7)
+    '6 written, 0 skipped (exist), 0 failed in 18.7 s, 0.32 img/s'
     """
     if summary.planned:
         done, count = f"{summary.planned} planned (dry run)", summary.planned
@@ -58,7 +60,8 @@ def summary_line(summary: Summary, seconds: float) -> str:
     else:
         done, count = f"{summary.written} written", summary.written
     rate = count / seconds if seconds > 0 else 0.0
-    text = f"{done}, {summary.skipped} skipped (exist), {summary.failed} failed in {seconds:.1f} s, {rate:.0f} img/s"
+    shown = f"{rate:.0f}" if rate >= 10 or rate == 0 else f"{rate:.2g}"  # a slow run is 0.32 img/s, not 0
+    text = f"{done}, {summary.skipped} skipped (exist), {summary.failed} failed in {seconds:.1f} s, {shown} img/s"
     return ("interrupted: " + text) if summary.interrupted else text
 
 

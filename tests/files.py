@@ -153,7 +153,9 @@ def frames() -> list[Image.Image]:
 TAG = "max-k2-s2"
 
 
-SUMMARY = r"poolcli: (interrupted: )?(\d+) written, (\d+) skipped \(exist\), (\d+) failed in \d+\.\d s, \d+ img/s"
+SUMMARY = (
+    r"poolcli: (interrupted: )?(\d+) written, (\d+) skipped \(exist\), (\d+) failed in \d+\.\d s, \d+(\.\d+)? img/s"
+)
 
 
 def files_under(folder: Path) -> set[str]:

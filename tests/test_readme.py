@@ -45,7 +45,7 @@ def console_examples(text: str) -> list[tuple[str, list[str], int]]:
 
 def normalised(line: str) -> str:
     """A line with what differs from run to run (time taken, rate, milliseconds) blanked."""
-    line = re.sub(r"in \d+\.\d s, \d+ img/s$", "in T s, R img/s", line)
+    line = re.sub(r"in \d+\.\d s, \d+(\.\d+)? img/s$", "in T s, R img/s", line)
     return re.sub(r'"ms": \d+(\.\d+)?', '"ms": MS', line)
 
 

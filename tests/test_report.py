@@ -19,6 +19,8 @@ def test_summary_and_progress_lines():
     assert report.summary_line(batch.Summary(planned=5, interrupted=True), 0.0) == (
         "interrupted: 5 planned (dry run), 0 skipped (exist), 0 failed in 0.0 s, 0 img/s"
     )
+    slow = [report.summary_line(batch.Summary(written=n), s) for n, s in ((6, 18.7), (1, 2.5), (99, 10.0))]
+    assert [line.rsplit(", ", 1)[1] for line in slow] == ["0.32 img/s", "0.4 img/s", "9.9 img/s"]
     assert report.progress_line(0, 7, 0.0) == "[....................]  0/7    0%  0.0 img/s  ETA --:--"
     assert report.progress_line(7, 7, 2.0) == "[####################]  7/7  100%  3.5 img/s  ETA 0:00"
     assert report.progress_line(1, 10_000, 1.0).endswith("ETA 2:46:39")
