@@ -459,20 +459,31 @@ def avg2_into(x: torch.Tensor, out: torch.Tensor, band_rows: int | None = None) 
     """
     import cv2
 
-    pieces, targets = planes(x), planes(out)
-    if pieces is None or targets is None or len(pieces) != len(targets):
-        return False
-    dtype = pieces[0][2].dtype
-    if dtype not in (np.uint8, np.uint16) or not area2_is_half_up(dtype.name):
-        return False
-    if not all(p.shape[2] in (1, 3, 4) and rows_contiguous(p) for _, _, p in pieces):
-        return False
-    if not all(t.flags.c_contiguous for _, _, t in targets):
+    pairs = _opencv_pairs(x, out, lambda dtype: area2_is_half_up(dtype.name))
+    if pairs is None:
         return False
     oh, ow = out.shape[2:]
-    for (_, _, src), (_, _, dst) in zip(pieces, targets):
+    for src, dst in pairs:
         _avg2_one(cv2, src[: 2 * oh, : 2 * ow], dst, band_rows)
     return True
+
+
+def _opencv_pairs(
+    x: torch.Tensor, out: torch.Tensor, exact: Callable[[np.dtype], bool]
+) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """(input, output) NumPy views OpenCV can work on: 8- or 16-bit pieces of 1, 3 or 4 channels with
+    contiguous rows, C-contiguous outputs, and ``exact(dtype)``; None when any is not."""
+    pieces, targets = planes(x), planes(out)
+    if pieces is None or targets is None or len(pieces) != len(targets):
+        return None
+    dtype = pieces[0][2].dtype
+    if dtype not in (np.uint8, np.uint16) or not exact(dtype):
+        return None
+    if not all(p.shape[2] in (1, 3, 4) and rows_contiguous(p) for _, _, p in pieces):
+        return None
+    if not all(t.flags.c_contiguous for _, _, t in targets):
+        return None
+    return [(src, dst) for (_, _, src), (_, _, dst) in zip(pieces, targets)]
 
 
 def _avg2_one(cv2, src: np.ndarray, dst: np.ndarray, band_rows: int | None) -> None:
@@ -557,18 +568,11 @@ def area_into(x: torch.Tensor, out: torch.Tensor, kh: int, kw: int) -> bool:
     """
     import cv2
 
-    pieces, targets = planes(x), planes(out)
-    if pieces is None or targets is None or len(pieces) != len(targets):
-        return False
-    dtype = pieces[0][2].dtype
-    if dtype not in (np.uint8, np.uint16) or not area_is_exact(dtype.name, kh, kw):
-        return False
-    if not all(p.shape[2] in (1, 3, 4) and rows_contiguous(p) for _, _, p in pieces):
-        return False
-    if not all(t.flags.c_contiguous for _, _, t in targets):
+    pairs = _opencv_pairs(x, out, lambda dtype: area_is_exact(dtype.name, kh, kw))
+    if pairs is None:
         return False
     oh, ow = out.shape[2:]
-    for (_, _, src), (_, _, dst) in zip(pieces, targets):
+    for src, dst in pairs:
         src = src[: kh * oh, : kw * ow]
         if dst.shape[2] == 1:
             src, dst = src[:, :, 0], dst[:, :, 0]
