@@ -43,7 +43,8 @@ def test_the_thread_engine_sets_torch_threads_only_when_asked_and_restores_them(
     assert seen[-2:] == [before, before]
 
 
-def test_at_most_two_items_per_worker_are_in_flight():
+def in_flight(engine) -> dict[str, int]:
+    """Run 60 items through ``engine``; how many were handled, and the most pulled but not yet handled."""
     lock, state = threading.Lock(), {"pulled": 0, "handled": 0, "most": 0}
 
     def items():
@@ -57,7 +58,12 @@ def test_at_most_two_items_per_worker_are_in_flight():
         with lock:
             state["handled"] += 1
 
-    ThreadEngine(3).run(operator.neg, items(), handled)
+    engine.run(operator.neg, items(), handled)
+    return state
+
+
+def test_at_most_two_items_per_worker_are_in_flight():
+    state = in_flight(ThreadEngine(3))
     assert state["handled"] == 60
     assert state["most"] <= 2 * 3 + 1  # the one being pulled when the window is full
 
@@ -137,20 +143,7 @@ def test_the_dask_engine_hands_on_every_result_and_errors(dask_engine):
 
 
 def test_the_dask_engine_keeps_twice_the_cluster_threads_in_flight(dask_engine):
-    lock, state = threading.Lock(), {"pulled": 0, "handled": 0, "most": 0}
-
-    def items():
-        for i in range(60):
-            with lock:
-                state["pulled"] += 1
-                state["most"] = max(state["most"], state["pulled"] - state["handled"])
-            yield i
-
-    def handled(_: int) -> None:
-        with lock:
-            state["handled"] += 1
-
-    dask_engine.run(operator.neg, items(), handled)
+    state = in_flight(dask_engine)
     assert state["handled"] == 60
     assert state["most"] <= 2 * 2 + 1  # two workers of one thread; plus the item being pulled
 
